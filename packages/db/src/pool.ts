@@ -1,0 +1,38 @@
+import pg from 'pg';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+export interface PoolOptions {
+  /** Shown in pg_stat_activity, so operators can tell the API, the worker and the CLI apart. */
+  applicationName: string;
+  max?: number;
+}
+
+export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    application_name: options.applicationName,
+    max: options.max ?? 10,
+  });
+  // An idle client whose backend was terminated emits 'error' on the pool; without
+  // a listener that would crash the process. The next query gets a fresh client.
+  pool.on('error', () => {});
+  return pool;
+}
+
+/** Runs `work` in a transaction on one client; rolls back on any error. */
+export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const result = await work(client);
+    await client.query('commit');
+    return result;
+  } catch (error) {
+    await client.query('rollback').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,126 @@
+// Table DDL for the audit chain. Triggers, functions, roles and grants live in
+// custom migrations under drizzle/ (one concern per file); this file is what
+// drizzle-kit generates table DDL from.
+import { sql } from 'drizzle-orm';
+import type { AnyPgColumn } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  check,
+  index,
+  inet,
+  jsonb,
+  pgTable,
+  smallint,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+/** Sequence that gives every audit row its chain_seq. CACHE 1 is part of the safe-horizon argument (docs/sealing.md). */
+export const CHAIN_SEQ_SEQUENCE = 'audit_logs_chain_seq';
+
+/**
+ * Marks a column as written only by the sealer: drizzle leaves it out of every
+ * INSERT, so `db.insert(auditLogs)` works under the writer role, whose column
+ * privileges do not include it. drizzle has no public flag for this (only
+ * generated columns are left out), hence the override.
+ */
+function sealerOwned<C extends AnyPgColumn>(column: C): C {
+  Object.defineProperty(column, 'shouldDisableInsert', { value: () => true });
+  return column;
+}
+
+export const auditLogs = pgTable(
+  'audit_logs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** NULL is the system chain: events that belong to no organization. */
+    orgId: uuid('org_id'),
+    chainSeq: bigint('chain_seq', { mode: 'number' })
+      .notNull()
+      .generatedAlwaysAsIdentity({ name: CHAIN_SEQ_SEQUENCE, cache: 1 }),
+    occurredAt: timestamp('occurred_at', { withTimezone: true, precision: 6 }).notNull().defaultNow(),
+    recordedAt: timestamp('recorded_at', { withTimezone: true, precision: 6 }).notNull().defaultNow(),
+    actorType: text('actor_type').notNull(),
+    actorId: text('actor_id'),
+    actorEmail: text('actor_email'),
+    action: text('action').notNull(),
+    resourceType: text('resource_type'),
+    resourceId: text('resource_id'),
+    resourceName: text('resource_name'),
+    details: jsonb('details'),
+    ipAddress: inet('ip_address'),
+    userAgent: text('user_agent'),
+    result: text('result').notNull().default('success'),
+    errorMessage: text('error_message'),
+    prevChecksum: text('prev_checksum'),
+    checksum: text('checksum'),
+    checksumVersion: smallint('checksum_version'),
+    piiDigest: text('pii_digest'),
+    piiSalt: text('pii_salt'),
+  },
+  (t) => [
+    // Listing an organization's events and reading its pending rows both walk this index.
+    index('audit_logs_org_chain_seq_idx').on(t.orgId, t.chainSeq),
+    // Finds rows above a position for all organizations at once; nearly free to maintain on an append-only key.
+    index('audit_logs_chain_seq_brin').using('brin', t.chainSeq),
+    // The no-fork index (org_id, prev_checksum) needs NULLS NOT DISTINCT on a partial
+    // index, which drizzle cannot express: it lives in a custom migration.
+    check('audit_logs_chain_link_pairs', sql`(${t.prevChecksum} is null) = (${t.checksum} is null)`),
+    check('audit_logs_chain_version_pairs', sql`(${t.checksum} is null) = (${t.checksumVersion} is null)`),
+    check('audit_logs_result_known', sql`${t.result} in ('success', 'failure', 'denied')`),
+  ],
+);
+
+sealerOwned(auditLogs.prevChecksum);
+sealerOwned(auditLogs.checksum);
+sealerOwned(auditLogs.checksumVersion);
+sealerOwned(auditLogs.piiDigest);
+sealerOwned(auditLogs.piiSalt);
+
+/**
+ * One row per chain (organization, or NULL for the system chain): how far it is
+ * sealed. The sealer locks this row for the length of a sealing transaction.
+ */
+export const auditChainState = pgTable(
+  'audit_chain_state',
+  {
+    orgId: uuid('org_id'),
+    /** chain_seq of the last sealed row; 0 before the first. */
+    watermarkSeq: bigint('watermark_seq', { mode: 'number' }).notNull().default(0),
+    /** checksum of the row at the watermark; NULL before the first. */
+    headChecksum: text('head_checksum'),
+    sealedCount: bigint('sealed_count', { mode: 'number' }).notNull().default(0),
+    /** Highest chain_seq the discovery stage has seen for this chain. */
+    seenSeq: bigint('seen_seq', { mode: 'number' }).notNull().default(0),
+    seenCount: bigint('seen_count', { mode: 'number' }).notNull().default(0),
+    lastSealedAt: timestamp('last_sealed_at', { withTimezone: true }),
+    /** Set when sealing found a broken invariant; sealing of this chain stops until an operator clears it. */
+    haltedAt: timestamp('halted_at', { withTimezone: true }),
+    haltedReason: text('halted_reason'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    unique('audit_chain_state_org_unique').on(t.orgId).nullsNotDistinct(),
+    check('audit_chain_state_head_pairs', sql`(${t.watermarkSeq} = 0) = (${t.headChecksum} is null)`),
+  ],
+);
+
+/**
+ * Progress of the stages that run for all chains at once: the safe horizon and
+ * the discovery scan. A single row (id = 1).
+ */
+export const auditChainProgress = pgTable(
+  'audit_chain_progress',
+  {
+    id: smallint('id').primaryKey().default(1),
+    /** Every chain_seq at or below this is final: committed and visible, or rolled back for good. */
+    horizonSeq: bigint('horizon_seq', { mode: 'number' }).notNull().default(0),
+    horizonAt: timestamp('horizon_at', { withTimezone: true }),
+    /** Rows up to here have been counted into audit_chain_state by discovery. */
+    discoveredSeq: bigint('discovered_seq', { mode: 'number' }).notNull().default(0),
+    discoveredAt: timestamp('discovered_at', { withTimezone: true }),
+  },
+  (t) => [check('audit_chain_progress_single_row', sql`${t.id} = 1`)],
+);
