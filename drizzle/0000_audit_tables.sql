@@ -1,3 +1,12 @@
+CREATE TABLE "audit_chain_discovery" (
+	"org_id" uuid,
+	"seen_seq" bigint DEFAULT 0 NOT NULL,
+	"seen_count" bigint DEFAULT 0 NOT NULL,
+	"first_seen_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "audit_chain_discovery_org_unique" UNIQUE NULLS NOT DISTINCT("org_id")
+);
+--> statement-breakpoint
 CREATE TABLE "audit_chain_progress" (
 	"id" smallint PRIMARY KEY DEFAULT 1 NOT NULL,
 	"horizon_seq" bigint DEFAULT 0 NOT NULL,
@@ -12,8 +21,6 @@ CREATE TABLE "audit_chain_state" (
 	"watermark_seq" bigint DEFAULT 0 NOT NULL,
 	"head_checksum" text,
 	"sealed_count" bigint DEFAULT 0 NOT NULL,
-	"seen_seq" bigint DEFAULT 0 NOT NULL,
-	"seen_count" bigint DEFAULT 0 NOT NULL,
 	"last_sealed_at" timestamp with time zone,
 	"halted_at" timestamp with time zone,
 	"halted_reason" text,

@@ -47,12 +47,12 @@ BEGIN
     ' resource_type, resource_id, resource_name, details, ip_address, user_agent, result, error_message)'
     ' ON audit_logs TO %I', writer);
 
-  EXECUTE format('GRANT SELECT ON audit_logs, audit_chain_state, audit_chain_progress, audit_chain_roles TO %I', sealer);
+  EXECUTE format('GRANT SELECT ON audit_logs, audit_chain_state, audit_chain_discovery, audit_chain_progress, audit_chain_roles TO %I', sealer);
   EXECUTE format('GRANT UPDATE (prev_checksum, checksum, checksum_version, pii_digest, pii_salt) ON audit_logs TO %I', sealer);
-  EXECUTE format('GRANT INSERT, UPDATE ON audit_chain_state, audit_chain_progress TO %I', sealer);
+  EXECUTE format('GRANT INSERT, UPDATE ON audit_chain_state, audit_chain_discovery, audit_chain_progress TO %I', sealer);
   EXECUTE format('GRANT SELECT ON SEQUENCE audit_logs_chain_seq TO %I', sealer);
 
-  EXECUTE format('GRANT SELECT ON audit_logs, audit_chain_state, audit_chain_progress, audit_chain_roles TO %I', admin);
+  EXECUTE format('GRANT SELECT ON audit_logs, audit_chain_state, audit_chain_discovery, audit_chain_progress, audit_chain_roles TO %I', admin);
   EXECUTE format('GRANT SELECT ON SEQUENCE audit_logs_chain_seq TO %I', admin);
 
   -- Seeing which backend holds sealing back (query, state) needs pg_read_all_stats.

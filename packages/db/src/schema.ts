@@ -92,9 +92,6 @@ export const auditChainState = pgTable(
     /** checksum of the row at the watermark; NULL before the first. */
     headChecksum: text('head_checksum'),
     sealedCount: bigint('sealed_count', { mode: 'number' }).notNull().default(0),
-    /** Highest chain_seq the discovery stage has seen for this chain. */
-    seenSeq: bigint('seen_seq', { mode: 'number' }).notNull().default(0),
-    seenCount: bigint('seen_count', { mode: 'number' }).notNull().default(0),
     lastSealedAt: timestamp('last_sealed_at', { withTimezone: true }),
     /** Set when sealing found a broken invariant; sealing of this chain stops until an operator clears it. */
     haltedAt: timestamp('halted_at', { withTimezone: true }),
@@ -105,6 +102,25 @@ export const auditChainState = pgTable(
     unique('audit_chain_state_org_unique').on(t.orgId).nullsNotDistinct(),
     check('audit_chain_state_head_pairs', sql`(${t.watermarkSeq} = 0) = (${t.headChecksum} is null)`),
   ],
+);
+
+/**
+ * What the discovery stage has counted per chain, up to the global
+ * discovered_seq. Kept apart from audit_chain_state so that counting never waits
+ * on a chain that is being sealed.
+ */
+export const auditChainDiscovery = pgTable(
+  'audit_chain_discovery',
+  {
+    orgId: uuid('org_id'),
+    /** Highest chain_seq discovery has seen in this chain. */
+    seenSeq: bigint('seen_seq', { mode: 'number' }).notNull().default(0),
+    /** Rows discovery has counted in this chain. */
+    seenCount: bigint('seen_count', { mode: 'number' }).notNull().default(0),
+    firstSeenAt: timestamp('first_seen_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [unique('audit_chain_discovery_org_unique').on(t.orgId).nullsNotDistinct()],
 );
 
 /**
