@@ -21,12 +21,14 @@ import {
 export const CHAIN_SEQ_SEQUENCE = 'audit_logs_chain_seq';
 
 /**
- * Marks a column as written only by the sealer: drizzle leaves it out of every
- * INSERT, so `db.insert(auditLogs)` works under the writer role, whose column
- * privileges do not include it. drizzle has no public flag for this (only
- * generated columns are left out), hence the override.
+ * Marks a column that clients never insert (chain_seq, and the columns only the
+ * sealer writes): drizzle leaves it out of every INSERT, so `db.insert(auditLogs)`
+ * works under the writer role, whose column privileges do not include it. drizzle
+ * has no public flag for this (only generated columns are left out; identity
+ * columns are sent as `default`, which still needs the column privilege), hence
+ * the override.
  */
-function sealerOwned<C extends AnyPgColumn>(column: C): C {
+function omitFromInsert<C extends AnyPgColumn>(column: C): C {
   Object.defineProperty(column, 'shouldDisableInsert', { value: () => true });
   return column;
 }
@@ -73,11 +75,12 @@ export const auditLogs = pgTable(
   ],
 );
 
-sealerOwned(auditLogs.prevChecksum);
-sealerOwned(auditLogs.checksum);
-sealerOwned(auditLogs.checksumVersion);
-sealerOwned(auditLogs.piiDigest);
-sealerOwned(auditLogs.piiSalt);
+omitFromInsert(auditLogs.chainSeq);
+omitFromInsert(auditLogs.prevChecksum);
+omitFromInsert(auditLogs.checksum);
+omitFromInsert(auditLogs.checksumVersion);
+omitFromInsert(auditLogs.piiDigest);
+omitFromInsert(auditLogs.piiSalt);
 
 /**
  * One row per chain (organization, or NULL for the system chain): how far it is
