@@ -26,7 +26,8 @@ LEFT JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'relation'
   AND l.mode = 'RowExclusiveLock'
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND l.relation IN (SELECT relid FROM pg_partition_tree('audit_logs'::regclass))
+  AND (l.relation = 'audit_logs'::regclass
+       OR l.relation IN (SELECT relid FROM pg_partition_tree('audit_logs'::regclass)))
   AND l.pid IS DISTINCT FROM pg_backend_pid()
 ORDER BY l.virtualtransaction, l.granted DESC;
 --> statement-breakpoint

@@ -1,0 +1,7 @@
+export * from './errors.ts';
+export * from './horizon.ts';
+export * from './progress.ts';
+export * from './queries.ts';
+export * from './rows.ts';
+export * from './seal-chain.ts';
+export * from './seal-round.ts';

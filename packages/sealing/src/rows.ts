@@ -1,0 +1,72 @@
+// How audit rows are read for hashing: every value in its canonical text form,
+// produced by PostgreSQL itself so that no session setting (TimeZone, DateStyle)
+// and no JavaScript Date rounding can change the bytes (docs/chain-format.md).
+import type { RowContent } from '@audit-chain/chain';
+
+/** Select list over `audit_logs a` giving the canonical content of a row. */
+export const CANONICAL_COLUMNS = `
+  a.id::text as id,
+  a.org_id::text as org_id,
+  a.chain_seq::text as chain_seq,
+  to_char(a.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as occurred_at,
+  to_char(a.recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as recorded_at,
+  a.actor_type, a.actor_id, a.actor_email, a.action,
+  a.resource_type, a.resource_id, a.resource_name,
+  a.details::text as details,
+  a.ip_address, a.user_agent, a.result, a.error_message`;
+
+/** Select list of the stored chain columns, for verification. */
+export const CHAIN_COLUMNS = `
+  a.prev_checksum, a.checksum, a.checksum_version, a.pii_digest, a.pii_salt`;
+
+export interface CanonicalRow {
+  id: string;
+  org_id: string | null;
+  chain_seq: string;
+  occurred_at: string;
+  recorded_at: string;
+  actor_type: string;
+  actor_id: string | null;
+  actor_email: string | null;
+  action: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  resource_name: string | null;
+  details: string | null;
+  ip_address: string | null;
+  user_agent: string | null;
+  result: string;
+  error_message: string | null;
+}
+
+export function toRowContent(row: CanonicalRow): RowContent {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    chainSeq: row.chain_seq,
+    occurredAt: row.occurred_at,
+    recordedAt: row.recorded_at,
+    actorType: row.actor_type,
+    actorId: row.actor_id,
+    actorEmail: row.actor_email,
+    action: row.action,
+    resourceType: row.resource_type,
+    resourceId: row.resource_id,
+    resourceName: row.resource_name,
+    details: row.details === null ? null : { json: JSON.parse(row.details) },
+    ipAddress: row.ip_address,
+    userAgent: row.user_agent,
+    result: row.result,
+    errorMessage: row.error_message,
+  };
+}
+
+/** `org_id = $n`, or `org_id is null` for the system chain, so the (org_id, chain_seq) index is usable either way. */
+export function orgCondition(column: string, orgId: string | null, param: number): string {
+  return orgId === null ? `${column} is null` : `${column} = $${param}::uuid`;
+}
+
+/** The pg-boss singleton key and log label of a chain. */
+export function chainKey(orgId: string | null): string {
+  return orgId ?? 'system';
+}
