@@ -8,6 +8,7 @@ import {
   check,
   index,
   inet,
+  integer,
   jsonb,
   pgTable,
   smallint,
@@ -143,3 +144,25 @@ export const auditChainProgress = pgTable(
   },
   (t) => [check('audit_chain_progress_single_row', sql`${t.id} = 1`)],
 );
+
+/**
+ * One row per running sealing worker process: a heartbeat and running totals,
+ * so the lag views can show throughput, errors and seal latency without
+ * reaching into the workers.
+ */
+export const auditChainWorkers = pgTable('audit_chain_workers', {
+  workerId: text('worker_id').primaryKey(),
+  hostname: text('hostname').notNull(),
+  pid: integer('pid').notNull(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  heartbeatAt: timestamp('heartbeat_at', { withTimezone: true }).notNull().defaultNow(),
+  stoppedAt: timestamp('stopped_at', { withTimezone: true }),
+  sealedRows: bigint('sealed_rows', { mode: 'number' }).notNull().default(0),
+  sealedBatches: bigint('sealed_batches', { mode: 'number' }).notNull().default(0),
+  errors: bigint('errors', { mode: 'number' }).notNull().default(0),
+  lastError: text('last_error'),
+  lastErrorAt: timestamp('last_error_at', { withTimezone: true }),
+  /** Cumulative histogram of commit-to-sealed latency: { "le": [bounds ms], "counts": [...], "sum_ms": n, "count": n }. */
+  sealLatency: jsonb('seal_latency'),
+  horizonSeq: bigint('horizon_seq', { mode: 'number' }),
+});
