@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
 import { createPool, withDatabaseName, type Pool } from '@audit-chain/db';
+import './provided-context.ts';
 
 export interface TestDatabase {
   url: string;

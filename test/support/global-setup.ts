@@ -7,14 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import './provided-context.ts';
 import { migrate, startEmbeddedPostgres, withDatabaseName } from '@audit-chain/db';
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    serverUrl: string;
-    templateDatabase: string;
-  }
-}
 
 interface Server {
   url: string;

@@ -96,7 +96,7 @@ export interface LinkColumns {
   piiSalts: string[];
 }
 
-/** One statement writes a whole batch of links. */
+/** One statement writes a whole batch of links; returns each row's insert-to-sealed latency. */
 export function writeLinks(orgId: string | null, version: number, links: LinkColumns): Query {
   const values: unknown[] = [links.chainSeqs, links.prevChecksums, links.checksums, links.piiDigests, links.piiSalts, version];
   return {
@@ -105,7 +105,8 @@ export function writeLinks(orgId: string | null, version: number, links: LinkCol
                   pii_digest = v.pii_digest, pii_salt = v.pii_salt
              from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
                   as v(chain_seq, prev_checksum, checksum, pii_digest, pii_salt)
-            where ${orgMatch('a.org_id', orgId, values)} and a.chain_seq = v.chain_seq`,
+            where ${orgMatch('a.org_id', orgId, values)} and a.chain_seq = v.chain_seq
+        returning (extract(epoch from clock_timestamp() - a.recorded_at) * 1000)::float8 as latency_ms`,
     values,
   };
 }

@@ -33,6 +33,8 @@ export interface SealChainOptions {
   newSalt?: () => string;
   /** Called between batches; returning true stops after the current batch (shutdown). */
   shouldStop?: () => boolean;
+  /** Called after each committed batch with the rows' insert-to-sealed latencies in ms. */
+  onBatch?: (batch: { orgId: string | null; sealed: number; latenciesMs: number[] }) => void;
 }
 
 export type SealChainStatus = 'caught_up' | 'more' | 'busy' | 'halted' | 'missing';
@@ -52,6 +54,7 @@ interface BatchOutcome {
   sealed: number;
   watermark: bigint;
   overwritten: number;
+  latenciesMs?: number[];
 }
 
 const defaultSalt = () => randomBytes(16).toString('hex');
@@ -75,6 +78,7 @@ export async function sealChain(pool: pg.Pool, orgId: string | null, options: Se
     }
     result.sealed += outcome.sealed;
     result.batches += 1;
+    options.onBatch?.({ orgId, sealed: outcome.sealed, latenciesMs: outcome.latenciesMs ?? [] });
     if (outcome.sealed < options.batchSize) return { ...result, status: 'caught_up' };
     if (result.batches >= maxBatches || options.shouldStop?.()) return { ...result, status: 'more' };
   }
@@ -107,7 +111,7 @@ async function sealOneBatch(client: pg.PoolClient, orgId: string | null, options
   }
 
   const links = sealBatch({ headChecksum: state.head_checksum, rows: rows.map(toRowContent), newSalt: options.newSalt ?? defaultSalt });
-  const written = await client.query(
+  const written = await client.query<{ latency_ms: number }>(
     writeLinks(orgId, CHECKSUM_VERSION, {
       chainSeqs: links.map((link) => link.chainSeq),
       prevChecksums: links.map((link) => link.prevChecksum),
@@ -125,7 +129,13 @@ async function sealOneBatch(client: pg.PoolClient, orgId: string | null, options
     // The state row is locked by this transaction, so this means the row changed under the lock: never expected.
     throw new ChainInvariantError(orgId, `watermark compare-and-set from ${watermark} failed`);
   }
-  return { status: 'sealed', sealed: links.length, watermark: lastSeq, overwritten };
+  return {
+    status: 'sealed',
+    sealed: links.length,
+    watermark: lastSeq,
+    overwritten,
+    latenciesMs: written.rows.map((row) => row.latency_ms),
+  };
 }
 
 async function checkInvariants(
