@@ -1,0 +1,146 @@
+// migrate() on fresh, empty databases: idempotent, safe when several processes
+// run it at the same moment, and role names are configurable. Roles are
+// cluster-wide, so the custom ones carry a per-run suffix and are dropped after.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { afterAll, expect, inject, test } from 'vitest';
+import { MIGRATIONS_FOLDER, migrate, withDatabaseName } from '@audit-chain/db';
+import { withAdmin } from '../support/database.ts';
+import { connectAs, expectSqlState, quoteIdent } from './helpers.ts';
+
+const serverUrl = inject('serverUrl');
+const databases: string[] = [];
+const customRoles: string[] = [];
+
+afterAll(async () => {
+  await withAdmin(serverUrl, async (admin) => {
+    for (const name of databases) await admin.query(`drop database if exists ${quoteIdent(name)} with (force)`);
+    for (const role of customRoles) await admin.query(`drop role if exists ${quoteIdent(role)}`);
+  });
+});
+
+const ALL_TAGS: string[] = (
+  JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as { entries: { tag: string }[] }
+).entries.map((entry) => entry.tag);
+
+/** A new, empty database (not cloned from the migrated template). */
+async function emptyDatabase(): Promise<string> {
+  const name = `audit_chain_test_migrate_${randomBytes(5).toString('hex')}`;
+  databases.push(name);
+  await withAdmin(serverUrl, (admin) => admin.query(`create database ${quoteIdent(name)}`));
+  return withDatabaseName(serverUrl, name);
+}
+
+async function query<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function recordedMigrations(url: string): Promise<number> {
+  const rows = await query<{ n: number }>(url, 'select count(*)::int as n from drizzle.__drizzle_migrations');
+  return rows[0]!.n;
+}
+
+function uniqueRoles(): { writer: string; sealer: string; admin: string } {
+  const suffix = randomBytes(4).toString('hex');
+  const names = { writer: `acw_${suffix}`, sealer: `acs_${suffix}`, admin: `aca_${suffix}` };
+  customRoles.push(names.writer, names.sealer, names.admin);
+  return names;
+}
+
+test('applies every migration once and reports them; a second run has nothing to do', async () => {
+  const url = await emptyDatabase();
+  const first = await migrate(url);
+  expect(first.applied).toEqual(ALL_TAGS);
+  const second = await migrate(url);
+  expect(second.applied).toEqual([]);
+  expect(await recordedMigrations(url)).toBe(ALL_TAGS.length);
+  const progress = await query<{ n: number }>(url, 'select count(*)::int as n from audit_chain_progress');
+  expect(progress[0]!.n).toBe(1);
+});
+
+test('concurrent migrate() calls on one fresh database all succeed and apply each migration once', async () => {
+  for (let round = 0; round < 3; round++) {
+    const url = await emptyDatabase();
+    const results = await Promise.all(Array.from({ length: 4 }, () => migrate(url)));
+    // Exactly one run applied everything; the others found nothing left to do.
+    const applied = results.map((result) => result.applied).sort((a, b) => b.length - a.length);
+    expect(applied[0]).toEqual(ALL_TAGS);
+    expect(applied.slice(1)).toEqual([[], [], []]);
+    expect(await recordedMigrations(url)).toBe(ALL_TAGS.length);
+    const triggers = await query<{ n: number }>(url, "select count(*)::int as n from pg_trigger where tgrelid = 'audit_logs'::regclass and not tgisinternal");
+    expect(triggers[0]!.n).toBe(3);
+  }
+});
+
+test('concurrent migrate() calls on different databases may create the same roles at the same moment', async () => {
+  const names = uniqueRoles();
+  const urls = await Promise.all([emptyDatabase(), emptyDatabase(), emptyDatabase()]);
+  const results = await Promise.all(urls.map((url) => migrate(url, names)));
+  for (const result of results) expect(result.applied).toEqual(ALL_TAGS);
+  for (const url of urls) {
+    const recorded = await query<{ kind: string; role_name: string }>(url, 'select kind, role_name from audit_chain_roles');
+    expect(Object.fromEntries(recorded.map((row) => [row.kind, row.role_name]))).toEqual(names);
+  }
+});
+
+test('role names are configurable: grants go to the named roles, not the defaults', async () => {
+  const names = uniqueRoles();
+  const url = await emptyDatabase();
+  await migrate(url, names);
+
+  const roles = await query<{ kind: string; role_name: string }>(url, 'select kind, role_name from audit_chain_roles order by kind');
+  expect(roles).toEqual([
+    { kind: 'admin', role_name: names.admin },
+    { kind: 'sealer', role_name: names.sealer },
+    { kind: 'writer', role_name: names.writer },
+  ]);
+  const created = await query<{ rolname: string; rolcanlogin: boolean }>(url, 'select rolname, rolcanlogin from pg_roles where rolname = any($1) order by rolname', [
+    Object.values(names),
+  ]);
+  expect(created).toEqual(Object.values(names).sort().map((rolname) => ({ rolname, rolcanlogin: false })));
+
+  const privileges = await query<Record<string, boolean>>(
+    url,
+    `select
+       has_column_privilege($1, 'audit_logs', 'action', 'INSERT') as writer_inserts,
+       has_column_privilege($1, 'audit_logs', 'chain_seq', 'INSERT') as writer_inserts_chain_seq,
+       has_column_privilege($2, 'audit_logs', 'checksum', 'UPDATE') as sealer_seals,
+       has_table_privilege($3, 'audit_logs', 'SELECT') as admin_reads,
+       has_table_privilege($3, 'audit_logs', 'INSERT') as admin_inserts,
+       has_table_privilege('audit_chain_writer', 'audit_logs', 'SELECT') as default_writer_reads,
+       has_column_privilege('audit_chain_sealer', 'audit_logs', 'checksum', 'UPDATE') as default_sealer_seals`,
+    [names.writer, names.sealer, names.admin],
+  );
+  expect(privileges[0]).toEqual({
+    writer_inserts: true,
+    writer_inserts_chain_seq: false,
+    sealer_seals: true,
+    admin_reads: true,
+    admin_inserts: false,
+    default_writer_reads: false,
+    default_sealer_seals: false,
+  });
+
+  // And they work: the custom writer inserts, and is refused a chain column.
+  const writer = await connectAs(url, names.writer);
+  try {
+    const inserted = await writer.query("insert into audit_logs (actor_type, action) values ('user', 'login') returning chain_seq");
+    expect(inserted.rowCount).toBe(1);
+    await expectSqlState(writer.query("insert into audit_logs (actor_type, action, checksum) values ('user', 'login', 'x')"), '42501');
+  } finally {
+    await writer.end();
+  }
+
+  // Re-running with other names changes nothing: the recorded names stay.
+  const again = await migrate(url, uniqueRoles());
+  expect(again.applied).toEqual([]);
+  const after = await query<{ role_name: string }>(url, "select role_name from audit_chain_roles where kind = 'writer'");
+  expect(after[0]!.role_name).toBe(names.writer);
+});
