@@ -39,6 +39,12 @@ export interface ListQuery {
  * checksum, but only sealing moves the watermark. The watermark is read in the
  * same statement, hence the same snapshot, as the rows. Fetches one row more
  * than the page to know whether another page follows.
+ *
+ * ip_address is left to inet's output function (node-pg passes it through as
+ * text); a ::text cast would append "/32". Ordering by org_id too changes
+ * nothing within one chain, but lets the planner serve `org_id is null` (which
+ * it does not treat as an equality for ordering) from a backward index scan
+ * instead of sorting the whole system chain.
  */
 export function listAuditEventsStatement(query: ListQuery): Statement {
   const values: unknown[] = query.orgId === null ? [] : [query.orgId];
@@ -56,11 +62,11 @@ export function listAuditEventsStatement(query: ListQuery): Statement {
 select l.id, l.org_id, l.chain_seq::text as chain_seq,
   ${isoTimestamp('l.occurred_at')} as occurred_at, ${isoTimestamp('l.recorded_at')} as recorded_at,
   l.actor_type, l.actor_id, l.actor_email, l.action, l.resource_type, l.resource_id, l.resource_name,
-  l.details, l.ip_address::text as ip_address, l.user_agent, l.result, l.error_message,
+  l.details, l.ip_address, l.user_agent, l.result, l.error_message,
   l.chain_seq <= coalesce((select watermark_seq from state), 0) as sealed
 from audit_logs l
 where ${chain('l.org_id')}${before}
-order by l.chain_seq desc
+order by l.org_id desc, l.chain_seq desc
 limit ${limit}`,
     values,
   };
