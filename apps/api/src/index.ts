@@ -17,8 +17,14 @@ async function main(): Promise<void> {
     await app.close();
     await pool.end();
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  const onSignal = (signal: NodeJS.Signals) => {
+    stop(signal).catch((error: unknown) => {
+      console.error(`audit-chain api: shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 
   const address = await app.listen({ host: config.api.host, port: config.api.port });
   console.log(`audit-chain api listening on ${address}`);

@@ -1,6 +1,7 @@
 import { afterAll, beforeEach, describe, expect, test } from 'vitest';
 import { createPool } from '@audit-chain/db';
 import { createTestDatabase } from '../../../test/support/database.ts';
+import { ROWS_PER_STATEMENT } from './db/insert-audit-events.ts';
 import { AUTH, closedPort, event, ORG_A, ORG_B, rowCount, testServer } from './test-support.ts';
 
 const db = await createTestDatabase();
@@ -122,6 +123,27 @@ describe('atomicity', () => {
     expect(response.json().message).toContain(id);
     const { rows } = await db.pool.query(`select id, action from audit_logs`);
     expect(rows).toEqual([{ id, action: 'original' }]);
+  });
+
+  test('a batch larger than one statement is one transaction: in order when it commits, nothing when its last part fails', async () => {
+    const big = testServer(db.pool, { AUDIT_CHAIN_MAX_BATCH: '5000' });
+    try {
+      const count = ROWS_PER_STATEMENT + 5;
+      const events = Array.from({ length: count }, (_, i) => event({ action: `bulk.${i}` }));
+      const ok = await big.inject({ method: 'POST', url: '/v1/audit-events', headers: AUTH, payload: { events } });
+      expect(ok.statusCode, ok.body).toBe(201);
+      const created = ok.json().events as { id: string }[];
+      const { rows } = await db.pool.query<{ id: string; action: string }>(`select id, action from audit_logs order by chain_seq`);
+      expect(rows).toEqual(created.map((row, i) => ({ id: row.id, action: `bulk.${i}` })));
+
+      const id = '0190a5f0-4444-7000-8000-000000000001';
+      const failing = events.map((e, i) => (i === 0 || i === count - 1 ? { ...e, id } : e));
+      const refused = await big.inject({ method: 'POST', url: '/v1/audit-events', headers: AUTH, payload: { events: failing } });
+      expect(refused.statusCode).toBe(409);
+      expect(await rowCount(db.pool)).toBe(count);
+    } finally {
+      await big.close();
+    }
   });
 
   test('a database that cannot be reached is a 503 JSON error, never an acknowledgement', async () => {
