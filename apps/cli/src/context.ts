@@ -1,0 +1,43 @@
+// What every command receives besides commander's `program`: the environment,
+// output streams and configuration, so a command never reads process globals
+// and main() stays testable.
+import type { Command } from 'commander';
+import { loadConfig, requireDatabaseUrl, type Config } from '@audit-chain/config';
+
+export interface CliContext {
+  env: NodeJS.ProcessEnv;
+  /** Writes one line to stdout. */
+  out(line: string): void;
+  /** Writes one line to stderr (warnings; errors are main()'s job: throw them). */
+  warn(line: string): void;
+  /** Configuration parsed from `env` on first use, so `--help` works with a broken environment. */
+  config(): Config;
+  /** DATABASE_URL, or a ConfigError that says how to set it. */
+  databaseUrl(): string;
+}
+
+/**
+ * One command of the command line. Each lives in its own module under
+ * commands/, exports one of these, and is listed in main.ts. It adds its
+ * subcommand to `program`; its action throws on failure (main() prints one line
+ * and exits non-zero) and must close what it opened, or the process won't exit.
+ */
+export type RegisterCommand = (program: Command, context: CliContext) => void;
+
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+export function createContext(io: CliIo): CliContext {
+  let config: Config | undefined;
+  const context: CliContext = {
+    env: io.env,
+    out: (line) => void io.stdout.write(`${line}\n`),
+    warn: (line) => void io.stderr.write(`audit-chain: ${line}\n`),
+    config: () => (config ??= loadConfig(io.env)),
+    databaseUrl: () => requireDatabaseUrl(context.config()),
+  };
+  return context;
+}
