@@ -1,0 +1,151 @@
+// The sealing worker: a horizon-and-dispatch loop, and per-chain seal jobs run
+// through pg-boss. Several replicas may run: pg-boss coalesces the jobs (one
+// queued and one active per chain), and the database makes sealing exclusive
+// (FOR UPDATE SKIP LOCKED on the chain state, compare-and-set on the watermark),
+// so a job retried elsewhere while its first attempt still runs cannot fork a chain.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { PgBoss } from 'pg-boss';
+import type { Logger } from 'pino';
+import type { Config } from '@audit-chain/config';
+import { createPool } from '@audit-chain/db';
+import { ChainInvariantError, HorizonTracker, advanceHorizonAndDiscover, chainKey, chainsToSeal, sealChain } from '@audit-chain/sealing';
+import { PollLoop } from './poll-loop.ts';
+import { WorkerStats, writeHeartbeat, type WorkerIdentity } from './stats.ts';
+
+export const SEAL_QUEUE = 'audit-chain-seal';
+
+export interface SealJobData {
+  orgId: string | null;
+}
+
+export interface WorkerOptions {
+  databaseUrl: string;
+  config: Pick<Config, 'sealing'>;
+  logger: Logger;
+  /** Seconds a seal job may run before pg-boss retries it elsewhere. */
+  jobExpireSeconds?: number;
+  heartbeatMs?: number;
+  /** Passed to pg-boss (tests shorten its supervision interval to see expiry quickly). */
+  bossOptions?: { superviseIntervalSeconds?: number; maintenanceIntervalSeconds?: number; monitorIntervalSeconds?: number };
+}
+
+export interface RunningWorker {
+  identity: WorkerIdentity;
+  stats: WorkerStats;
+  stop(): Promise<void>;
+}
+
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const { databaseUrl, config, logger } = options;
+  const identity: WorkerIdentity = { workerId: randomUUID(), hostname: hostname(), pid: process.pid };
+  const log = logger.child({ workerId: identity.workerId });
+  const stats = new WorkerStats();
+  const pool = createPool(databaseUrl, {
+    applicationName: `audit-chain worker ${identity.workerId.slice(0, 8)}`,
+    max: config.sealing.concurrency + 3,
+  });
+  const boss = new PgBoss({ connectionString: databaseUrl, application_name: 'audit-chain worker pg-boss', max: 4, useListenNotify: true, ...options.bossOptions });
+  boss.on('error', (error: Error) => {
+    stats.recordError(error);
+    log.error({ err: error }, 'pg-boss error');
+  });
+  await boss.start();
+  const jobExpireSeconds = options.jobExpireSeconds ?? 120;
+  await boss.createQueue(SEAL_QUEUE, {
+    policy: 'stately',
+    notify: true,
+    expireInSeconds: jobExpireSeconds,
+    retryLimit: 50,
+    retryDelay: 1,
+    retryBackoff: true,
+    retryDelayMax: 60,
+    deleteAfterSeconds: 3600,
+  });
+
+  let stopping = false;
+  const tracker = new HorizonTracker();
+
+  const dispatch = new PollLoop({
+    intervalMs: config.sealing.pollMs,
+    maxBackoffMs: 30_000,
+    step: async () => {
+      const step = await advanceHorizonAndDiscover(pool, tracker);
+      stats.horizonSeq = step.horizon;
+      const chains = await chainsToSeal(pool);
+      if (chains.length > 0 && !stopping) {
+        await boss.insert(
+          SEAL_QUEUE,
+          chains.map((chain) => ({
+            data: { orgId: chain.orgId } satisfies SealJobData,
+            singletonKey: chainKey(chain.orgId),
+            // Per job too: createQueue leaves an existing queue's settings as they were.
+            expireInSeconds: jobExpireSeconds,
+          })),
+        );
+      }
+    },
+    onError: (error, failures) => {
+      stats.recordError(error);
+      log.error({ err: error, consecutiveFailures: failures }, 'horizon/dispatch step failed; backing off');
+    },
+  });
+
+  await boss.work<SealJobData>(
+    SEAL_QUEUE,
+    { localConcurrency: config.sealing.concurrency, pollingIntervalSeconds: 0.5, batchSize: 1 },
+    async ([job]) => {
+      if (!job) return;
+      const orgId = job.data.orgId;
+      try {
+        const result = await sealChain(pool, orgId, {
+          batchSize: config.sealing.batchSize,
+          maxBatches: 20,
+          shouldStop: () => stopping,
+          onBatch: (batch) => stats.recordBatch(batch.sealed, batch.latenciesMs),
+        });
+        if (result.overwritten > 0) {
+          log.warn({ chain: chainKey(orgId), rows: result.overwritten }, 'overwrote chain values slipped into pending rows');
+        }
+        if (result.sealed > 0) log.debug({ chain: chainKey(orgId), sealed: result.sealed, watermark: result.watermark.toString() }, 'sealed');
+      } catch (error) {
+        stats.recordError(error);
+        if (error instanceof ChainInvariantError) {
+          // Halted by sealChain; retrying cannot help. Loud, and the job completes.
+          log.error({ err: error, chain: chainKey(orgId) }, 'chain invariant broken: sealing of this chain is halted');
+          return;
+        }
+        log.warn({ err: error, chain: chainKey(orgId) }, 'seal job failed; pg-boss retries it with backoff');
+        throw error;
+      }
+    },
+  );
+
+  const heartbeat = new PollLoop({
+    intervalMs: options.heartbeatMs ?? 5000,
+    maxBackoffMs: 60_000,
+    step: () => writeHeartbeat(pool, identity, stats),
+    onError: (error) => log.warn({ err: error }, 'heartbeat failed'),
+  });
+
+  dispatch.start();
+  heartbeat.start();
+  log.info({ pollMs: config.sealing.pollMs, batchSize: config.sealing.batchSize, concurrency: config.sealing.concurrency }, 'sealing worker started');
+
+  return {
+    identity,
+    stats,
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      log.info('sealing worker stopping');
+      await dispatch.stop();
+      await heartbeat.stop();
+      // Graceful: a job in flight finishes its current batch (shouldStop) and pg-boss waits for it.
+      await boss.stop({ graceful: true, timeout: 30_000 }).catch((error: unknown) => log.warn({ err: error }, 'pg-boss stop failed'));
+      await writeHeartbeat(pool, identity, stats, true).catch(() => {});
+      await pool.end();
+      log.info({ sealedRows: stats.sealedRows }, 'sealing worker stopped');
+    },
+  };
+}
