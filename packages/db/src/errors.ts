@@ -52,6 +52,6 @@ function isConnectionError(error: unknown): boolean {
     code === 'ECONNREFUSED' ||
     code === 'ECONNRESET' ||
     code === 'EPIPE' ||
-    /Connection terminated|connection timeout|Client has encountered a connection error/i.test(error.message)
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message)
   );
 }

@@ -7,6 +7,8 @@ export interface PoolOptions {
   /** Shown in pg_stat_activity, so operators can tell the API, the worker and the CLI apart. */
   applicationName: string;
   max?: number;
+  /** How long to wait for a connection before failing (a full pool or an unresponsive server). */
+  connectionTimeoutMs?: number;
 }
 
 export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
@@ -14,6 +16,7 @@ export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
     connectionString: databaseUrl,
     application_name: options.applicationName,
     max: options.max ?? 10,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
   });
   // An idle client whose backend was terminated emits 'error' on the pool; without
   // a listener that would crash the process. The next query gets a fresh client.
