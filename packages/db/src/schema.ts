@@ -166,3 +166,60 @@ export const auditChainWorkers = pgTable('audit_chain_workers', {
   sealLatency: jsonb('seal_latency'),
   horizonSeq: bigint('horizon_seq', { mode: 'number' }),
 });
+
+/**
+ * A convenience record of the signed checkpoints the worker exported. The
+ * exported copies (outside the database) are the evidence; verification trusts a
+ * checkpoint only through its signature, never because it is in this table.
+ */
+export const auditChainCheckpoints = pgTable(
+  'audit_chain_checkpoints',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    orgId: uuid('org_id'),
+    chainSeq: bigint('chain_seq', { mode: 'number' }).notNull(),
+    sealedCount: bigint('sealed_count', { mode: 'number' }).notNull(),
+    checksum: text('checksum').notNull(),
+    signedAt: timestamp('signed_at', { withTimezone: true, precision: 6 }).notNull(),
+    keyId: text('key_id').notNull(),
+    signature: text('signature').notNull(),
+    /** The exact signed JSON line as exported. */
+    body: jsonb('body').notNull(),
+    /** Sinks the checkpoint reached, e.g. {"directory": "2026-11-23T...", "webhook": null}. */
+    exportedTo: jsonb('exported_to'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('audit_chain_checkpoints_org_seq_idx').on(t.orgId, t.chainSeq)],
+);
+
+/** One verification run (scheduled or from the command line). */
+export const auditChainVerifications = pgTable('audit_chain_verifications', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  trigger: text('trigger').notNull(),
+  /** NULL: every chain; otherwise the one chain verified ('system' for the NULL org). */
+  scope: text('scope'),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  finishedAt: timestamp('finished_at', { withTimezone: true }),
+  /** running | clean | breaks | failed */
+  status: text('status').notNull().default('running'),
+  chainsChecked: integer('chains_checked').notNull().default(0),
+  rowsChecked: bigint('rows_checked', { mode: 'number' }).notNull().default(0),
+  breaksFound: integer('breaks_found').notNull().default(0),
+  /** The first breaks found (bounded), each { kind, org_id, chain_seq, row_id, expected, found, message }. */
+  breaks: jsonb('breaks'),
+  error: text('error'),
+});
+
+/** The latest verification result per chain, for the lag views. */
+export const auditChainVerifyStatus = pgTable(
+  'audit_chain_verify_status',
+  {
+    orgId: uuid('org_id'),
+    verificationId: bigint('verification_id', { mode: 'number' }).notNull(),
+    verifiedAt: timestamp('verified_at', { withTimezone: true }).notNull().defaultNow(),
+    rowsChecked: bigint('rows_checked', { mode: 'number' }).notNull(),
+    breaksFound: integer('breaks_found').notNull(),
+    firstBreak: jsonb('first_break'),
+  },
+  (t) => [unique('audit_chain_verify_status_org_unique').on(t.orgId).nullsNotDistinct()],
+);
