@@ -5,8 +5,10 @@ import { Command, CommanderError } from 'commander';
 import { createContext, type CliIo, type RegisterCommand } from './context.ts';
 import { describeError } from './errors.ts';
 import { registerMigrate } from './commands/migrate.ts';
+import { registerSeal } from './commands/seal.ts';
+import { registerWorker } from './commands/worker.ts';
 
-const COMMANDS: RegisterCommand[] = [registerMigrate];
+const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker];
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { HorizonTracker, type OpenWriter } from './horizon.ts';
 import { discoverPendingRows, getProgress, publishHorizon } from './progress.ts';
 import { listChainsToSeal } from './queries.ts';
+import { ChainInvariantError } from './errors.ts';
 import { sealChain, type SealChainResult } from './seal-chain.ts';
 
 export interface HorizonStepResult {
@@ -60,6 +61,8 @@ export interface SealOnceResult {
   holders: OpenWriter[];
   chains: SealChainResult[];
   sealed: number;
+  /** Chains whose sealing found a broken invariant in this run (now halted). */
+  broken: ChainInvariantError[];
 }
 
 /** Seals everything that is safe to seal now, and returns what it did. */
@@ -73,10 +76,17 @@ export async function sealOnce(pool: pg.Pool, options: SealOnceOptions): Promise
     step = await advanceHorizonAndDiscover(pool, tracker);
   }
   const chains: SealChainResult[] = [];
+  const broken: ChainInvariantError[] = [];
   for (const chain of await chainsToSeal(pool, Number.MAX_SAFE_INTEGER)) {
-    const result = await sealChain(pool, chain.orgId, { batchSize: options.batchSize });
-    chains.push(result);
-    options.onChain?.(result);
+    try {
+      const result = await sealChain(pool, chain.orgId, { batchSize: options.batchSize });
+      chains.push(result);
+      options.onChain?.(result);
+    } catch (error) {
+      // The chain is halted by sealChain; the others still get sealed.
+      if (!(error instanceof ChainInvariantError)) throw error;
+      broken.push(error);
+    }
   }
   return {
     horizon: step.horizon,
@@ -84,5 +94,6 @@ export async function sealOnce(pool: pg.Pool, options: SealOnceOptions): Promise
     holders: step.horizon < step.head ? step.holders : [],
     chains,
     sealed: chains.reduce((sum, chain) => sum + chain.sealed, 0),
+    broken,
   };
 }
