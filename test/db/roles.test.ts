@@ -66,7 +66,36 @@ describe('the catalog grants exactly the documented privileges', () => {
     expect(await columnsWith(roles.writer, 'INSERT')).toEqual(all.filter((c) => c !== 'chain_seq' && !CHAIN_COLUMNS.includes(c)));
     expect(await columnsWith(roles.writer, 'UPDATE')).toEqual([]);
     expect(await tablePrivileges(roles.writer, 'audit_logs')).toEqual(['SELECT']);
-    for (const table of [...BOOKKEEPING_TABLES, 'audit_chain_roles']) expect(await tablePrivileges(roles.writer, table), table).toEqual([]);
+    // The read API compares chain_seq with the watermark, also as the writer (0008).
+    expect(await tablePrivileges(roles.writer, 'audit_chain_state')).toEqual(['SELECT']);
+    for (const table of ['audit_chain_discovery', 'audit_chain_progress', 'audit_chain_roles']) {
+      expect(await tablePrivileges(roles.writer, table), table).toEqual([]);
+    }
+  });
+
+  test('writer and admin write nothing but audit rows, in any table of the schema', async () => {
+    const result = await db.pool.query<{ role: string; table_name: string; privilege: string }>(
+      `select r.role, c.relname as table_name, p.privilege
+       from pg_class c
+       cross join unnest($1::text[]) r(role)
+       cross join unnest(array['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p(privilege)
+       where c.relnamespace = current_schema()::regnamespace and c.relkind in ('r', 'p', 'v', 'm')
+         and has_table_privilege(r.role, c.oid, p.privilege)
+       order by 1, 2, 3`,
+      [[roles.writer, roles.admin]],
+    );
+    expect(result.rows).toEqual([]);
+    const anyColumn = await db.pool.query<{ role: string; table_name: string; privilege: string }>(
+      `select r.role, c.relname as table_name, p.privilege
+       from pg_class c
+       cross join unnest($1::text[]) r(role)
+       cross join unnest(array['INSERT', 'UPDATE']) p(privilege)
+       where c.relnamespace = current_schema()::regnamespace and c.relkind in ('r', 'p', 'v', 'm')
+         and has_any_column_privilege(r.role, c.oid, p.privilege)
+       order by 1, 2, 3`,
+      [[roles.writer, roles.admin]],
+    );
+    expect(anyColumn.rows).toEqual([{ role: roles.writer, table_name: 'audit_logs', privilege: 'INSERT' }]);
   });
 
   test('sealer: SELECT all columns, UPDATE the chain columns only, writes the bookkeeping tables', async () => {
@@ -121,9 +150,11 @@ describe('the writer role', () => {
     );
   });
 
-  test('cannot touch the chain bookkeeping', async () => {
-    await expectSqlState(writer.query('select * from audit_chain_state'), '42501');
+  test('reads the watermarks but cannot touch the chain bookkeeping', async () => {
+    await writer.query('select watermark_seq from audit_chain_state');
+    await expectSqlState(writer.query('select * from audit_chain_discovery'), '42501');
     await expectSqlState(writer.query("update audit_chain_state set watermark_seq = 99, head_checksum = 'x'"), '42501');
+    await expectSqlState(writer.query('insert into audit_chain_state (org_id) values (gen_random_uuid())'), '42501');
     await expectSqlState(writer.query('update audit_chain_progress set horizon_seq = 99'), '42501');
   });
 });
