@@ -3,6 +3,19 @@
 // the committed test vectors (test-vectors/v1.json).
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
+import {
+  assertChainSeq,
+  assertHex64,
+  assertJsonValue,
+  assertNullableText,
+  assertRowTimestamp,
+  assertSalt,
+  assertText,
+  assertUuid,
+  CanonicalFormError,
+} from './row-validation.ts';
+
+export { CanonicalFormError } from './row-validation.ts';
 
 export const CHECKSUM_VERSION = 1;
 
@@ -40,16 +53,6 @@ export interface RowContent {
 /** The personal fields, which may later be erased; the checksum commits to their salted digest. */
 export type PersonalFields = Pick<RowContent, 'actorEmail' | 'ipAddress' | 'userAgent'>;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-const SEQ = /^[1-9]\d*$/;
-const HEX64 = /^[0-9a-f]{64}$/;
-const SALT = /^[0-9a-f]{32}$/;
-
-export class CanonicalFormError extends Error {
-  override name = 'CanonicalFormError';
-}
-
 function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
@@ -62,7 +65,8 @@ function jcs(value: unknown): string {
 
 /** The exact text whose SHA-256 is pii_digest (v1). */
 export function personalDigestInput(fields: PersonalFields, salt: string): string {
-  if (!SALT.test(salt)) throw new CanonicalFormError(`pii_salt: got ${JSON.stringify(salt)}, want 32 lowercase hex digits`);
+  assertSalt(salt);
+  assertPersonalFields(fields);
   return jcs({
     v: CHECKSUM_VERSION,
     salt,
@@ -79,8 +83,8 @@ export function personalDigest(fields: PersonalFields, salt: string): string {
 /** The exact text whose SHA-256 is the row's checksum (v1). */
 export function checksumInput(row: RowContent, prevChecksum: string, piiDigest: string): string {
   assertCanonical(row);
-  if (!HEX64.test(prevChecksum)) throw new CanonicalFormError(`prev_checksum: got ${JSON.stringify(prevChecksum)}, want 64 lowercase hex digits`);
-  if (!HEX64.test(piiDigest)) throw new CanonicalFormError(`pii_digest: got ${JSON.stringify(piiDigest)}, want 64 lowercase hex digits`);
+  assertHex64('prev_checksum', prevChecksum);
+  assertHex64('pii_digest', piiDigest);
   return jcs({
     v: CHECKSUM_VERSION,
     prev_checksum: prevChecksum,
@@ -106,13 +110,35 @@ export function rowChecksum(row: RowContent, prevChecksum: string, piiDigest: st
   return sha256Hex(checksumInput(row, prevChecksum, piiDigest));
 }
 
+function assertPersonalFields(fields: PersonalFields): void {
+  assertNullableText('actor_email', fields.actorEmail);
+  assertNullableText('ip_address', fields.ipAddress);
+  assertNullableText('user_agent', fields.userAgent);
+}
+
+/**
+ * Every value must have exactly the type and text form the format describes:
+ * the personal fields are not hashed here (their digest is), but an `undefined`
+ * anywhere else would silently drop a key from the hashed object.
+ */
 function assertCanonical(row: RowContent): void {
-  if (!UUID.test(row.id)) throw new CanonicalFormError(`id: got ${JSON.stringify(row.id)}, want a lowercase UUID`);
-  if (row.orgId !== null && !UUID.test(row.orgId)) {
-    throw new CanonicalFormError(`org_id: got ${JSON.stringify(row.orgId)}, want a lowercase UUID or null`);
-  }
-  if (!SEQ.test(row.chainSeq)) throw new CanonicalFormError(`chain_seq: got ${JSON.stringify(row.chainSeq)}, want a positive decimal`);
-  for (const [name, value] of [['occurred_at', row.occurredAt], ['recorded_at', row.recordedAt]] as const) {
-    if (!TIMESTAMP.test(value)) throw new CanonicalFormError(`${name}: got ${JSON.stringify(value)}, want YYYY-MM-DDTHH:MM:SS.ffffffZ`);
+  assertUuid('id', row.id, false);
+  assertUuid('org_id', row.orgId, true);
+  assertChainSeq('chain_seq', row.chainSeq);
+  assertRowTimestamp('occurred_at', row.occurredAt);
+  assertRowTimestamp('recorded_at', row.recordedAt);
+  assertText('actor_type', row.actorType);
+  assertNullableText('actor_id', row.actorId);
+  assertText('action', row.action);
+  assertNullableText('resource_type', row.resourceType);
+  assertNullableText('resource_id', row.resourceId);
+  assertNullableText('resource_name', row.resourceName);
+  assertText('result', row.result);
+  assertNullableText('error_message', row.errorMessage);
+  if (row.details !== null) {
+    if (typeof row.details !== 'object' || !('json' in row.details)) {
+      throw new CanonicalFormError(`details: got ${typeof row.details}, want null (SQL NULL) or { json: value }`);
+    }
+    assertJsonValue('details', row.details.json);
   }
 }

@@ -1,2 +1,17 @@
 export * from './canonical.ts';
 export * from './seal.ts';
+export * from './breaks.ts';
+export { InstantFormatError, parseUtcInstant } from './instant.ts';
+export type { StoredRow, ContentProblem } from './row-check.ts';
+export { checkRowContent } from './row-check.ts';
+export { ChainVerifier, VerifyInputError, type ChainStateSnapshot, type ChainVerifierOptions, type VerifyCounts } from './chain-verifier.ts';
+export { verifyChain, type VerifyChainInput, type VerifyChainOptions, type VerifyProgress, type VerifyReport } from './verify.ts';
+export * from './checkpoint.ts';
+export {
+  checkCheckpoints,
+  KeyringError,
+  verifyCheckpointSignature,
+  type CheckpointBreak,
+  type CheckpointPublicKey,
+  type CheckpointVerdict,
+} from './checkpoint-verify.ts';

@@ -1,0 +1,84 @@
+// Checks one sealed row of format v1 against its stored chain values: the
+// salted digest of its personal fields (unless redacted) and its checksum.
+import { CanonicalFormError, personalDigest, rowChecksum, type RowContent } from './canonical.ts';
+
+/** A row as stored: its content, its chain columns, and whether its personal data was erased. */
+export interface StoredRow extends RowContent {
+  prevChecksum: string | null;
+  checksum: string | null;
+  checksumVersion: number | null;
+  piiDigest: string | null;
+  /** Erased (null) on a redacted row. */
+  piiSalt: string | null;
+  /** The personal fields and pii_salt were erased on purpose; pii_digest is kept and trusted as stored. */
+  redacted: boolean;
+}
+
+export interface ContentProblem {
+  /** 'checksum': only the checksum fails, so the row may verify under another org_id. */
+  part: 'checksum' | 'personal' | 'both' | 'unreadable';
+  expected: string | null;
+  found: string | null;
+  message: string;
+}
+
+const PERSONAL = [
+  ['actor_email', 'actorEmail'],
+  ['ip_address', 'ipAddress'],
+  ['user_agent', 'userAgent'],
+] as const;
+
+function personalProblem(row: StoredRow): Omit<ContentProblem, 'part'> | null {
+  if (row.redacted) {
+    const kept: string[] = PERSONAL.filter(([, field]) => row[field] !== null).map(([column]) => column);
+    if (row.piiSalt !== null) kept.push('pii_salt');
+    if (kept.length === 0) return null;
+    return {
+      expected: null,
+      found: kept.join(', '),
+      message: `the row is marked redacted but still has ${kept.join(', ')}: a redacted row keeps only pii_digest, so these values are not covered by it`,
+    };
+  }
+  if (row.piiSalt === null) {
+    return { expected: 'pii_salt', found: null, message: 'pii_salt is missing on a row not marked redacted: its personal fields cannot be checked' };
+  }
+  let digest: string;
+  try {
+    digest = personalDigest(row, row.piiSalt);
+  } catch (error) {
+    if (!(error instanceof CanonicalFormError)) throw error;
+    return { expected: row.piiDigest, found: null, message: `cannot recompute pii_digest: ${error.message}` };
+  }
+  if (digest === row.piiDigest) return null;
+  return {
+    expected: row.piiDigest,
+    found: digest,
+    message: 'pii_digest does not recompute: actor_email, ip_address, user_agent or pii_salt changed since the row was sealed',
+  };
+}
+
+/** The checksum computed from the row's content with the given org_id, or a CanonicalFormError. */
+export function recomputeChecksum(row: StoredRow, orgId: string | null): string {
+  return rowChecksum(orgId === row.orgId ? row : { ...row, orgId }, row.prevChecksum as string, row.piiDigest as string);
+}
+
+/** null when the row's stored pii_digest and checksum both hold for its content. */
+export function checkRowContent(row: StoredRow): ContentProblem | null {
+  const personal = personalProblem(row);
+  let recomputed: string;
+  try {
+    recomputed = recomputeChecksum(row, row.orgId);
+  } catch (error) {
+    if (!(error instanceof CanonicalFormError)) throw error;
+    return { part: 'unreadable', expected: row.checksum, found: null, message: `cannot recompute the checksum: ${error.message}` };
+  }
+  if (recomputed !== row.checksum) {
+    return {
+      part: personal ? 'both' : 'checksum',
+      expected: row.checksum,
+      found: recomputed,
+      message: `checksum does not recompute from the row's content and stored prev_checksum: the content changed since the row was sealed${personal ? `; also ${personal.message}` : ''}`,
+    };
+  }
+  return personal ? { part: 'personal', ...personal } : null;
+}
