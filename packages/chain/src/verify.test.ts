@@ -196,6 +196,17 @@ describe('verifyChain finds tampering', () => {
     expect(summary(withoutCandidates.breaks)).toEqual([['link_broken', '20'], ['content_changed', '20'], ['link_broken', '25'], ['head_mismatch', '45']]);
   });
 
+  it('a chain\'s first row moved to the front of another chain: moved_org although its genesis link holds', async () => {
+    const a = sealedChain(ORG_A, 2, 0, 10, 10);
+    const b = sealedChain(ORG_B, 2, 0, 15, 10);
+    const moved = { ...a.rows[0]!, orgId: ORG_B };
+    const inB = await verifyChain({ orgId: ORG_B, rows: [moved, ...b.rows], state: b.state, otherOrgIds: [ORG_A] });
+    expect(summary(inB.breaks)).toEqual([['moved_org', '10']]);
+    const edited = [{ ...b.rows[0]!, action: 'edited in place' }, b.rows[1]!];
+    const inPlace = await verifyChain({ orgId: ORG_B, rows: edited, state: b.state, otherOrgIds: [ORG_A] });
+    expect(summary(inPlace.breaks)).toEqual([['content_changed', '15']]);
+  });
+
   it('a row of another organization in the stream: moved_org', async () => {
     const { rows, state } = sealedChain(ORG_A, 3);
     const stray = sealRows([makeRow(null, 25)])[0]!;
