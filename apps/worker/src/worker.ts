@@ -1,8 +1,12 @@
 // The sealing worker: a horizon-and-dispatch loop, and per-chain seal jobs run
-// through pg-boss. Several replicas may run: pg-boss coalesces the jobs (one
-// queued and one active per chain), and the database makes sealing exclusive
-// (FOR UPDATE SKIP LOCKED on the chain state, compare-and-set on the watermark),
-// so a job retried elsewhere while its first attempt still runs cannot fork a chain.
+// through pg-boss. Several replicas may run: pg-boss coalesces the jobs (at most
+// one queued per chain), and the database makes sealing exclusive (FOR UPDATE
+// SKIP LOCKED on the chain state, compare-and-set on the watermark), so a job
+// retried elsewhere while its first attempt still runs cannot fork a chain.
+// The queue policy is `short`, not `stately`: stately allows one active job per
+// chain, so a worker killed mid-job would stall its chains until pg-boss expires
+// the job; with `short` the next dispatched job seals the chain at once, and a
+// job that finds the chain locked by a live sealer simply completes.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PgBoss } from 'pg-boss';
@@ -53,7 +57,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   await boss.start();
   const jobExpireSeconds = options.jobExpireSeconds ?? 120;
   await boss.createQueue(SEAL_QUEUE, {
-    policy: 'stately',
+    policy: 'short',
     notify: true,
     expireInSeconds: jobExpireSeconds,
     retryLimit: 50,

@@ -98,7 +98,18 @@ export interface LinkColumns {
 
 /** One statement writes a whole batch of links; returns each row's insert-to-sealed latency. */
 export function writeLinks(orgId: string | null, version: number, links: LinkColumns): Query {
-  const values: unknown[] = [links.chainSeqs, links.prevChecksums, links.checksums, links.piiDigests, links.piiSalts, version];
+  // The batch's first and last chain_seq bound the index range scanned, so a
+  // batch costs the same however long the chain's backlog is.
+  const values: unknown[] = [
+    links.chainSeqs,
+    links.prevChecksums,
+    links.checksums,
+    links.piiDigests,
+    links.piiSalts,
+    version,
+    links.chainSeqs[0],
+    links.chainSeqs[links.chainSeqs.length - 1],
+  ];
   return {
     text: `update audit_logs a
               set prev_checksum = v.prev_checksum, checksum = v.checksum, checksum_version = $6,
@@ -106,6 +117,7 @@ export function writeLinks(orgId: string | null, version: number, links: LinkCol
              from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
                   as v(chain_seq, prev_checksum, checksum, pii_digest, pii_salt)
             where ${orgMatch('a.org_id', orgId, values)} and a.chain_seq = v.chain_seq
+              and a.chain_seq between $7::bigint and $8::bigint
         returning (extract(epoch from clock_timestamp() - a.recorded_at) * 1000)::float8 as latency_ms`,
     values,
   };

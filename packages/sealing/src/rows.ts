@@ -3,13 +3,23 @@
 // and no JavaScript Date rounding can change the bytes (docs/chain-format.md).
 import type { RowContent } from '@audit-chain/chain';
 
+/**
+ * UTC, microseconds. to_char prints 1 BC as year 0001, so a BC timestamp gets a
+ * suffix that the canonical form refuses: such a row halts its chain instead of
+ * being hashed as the wrong year.
+ */
+function canonicalTimestamp(column: string): string {
+  return `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    || case when ${column} < '0001-01-01 00:00:00+00' then ' BC' else '' end`;
+}
+
 /** Select list over `audit_logs a` giving the canonical content of a row. */
 export const CANONICAL_COLUMNS = `
   a.id::text as id,
   a.org_id::text as org_id,
   a.chain_seq::text as chain_seq,
-  to_char(a.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as occurred_at,
-  to_char(a.recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as recorded_at,
+  ${canonicalTimestamp('a.occurred_at')} as occurred_at,
+  ${canonicalTimestamp('a.recorded_at')} as recorded_at,
   a.actor_type, a.actor_id, a.actor_email, a.action,
   a.resource_type, a.resource_id, a.resource_name,
   a.details::text as details,

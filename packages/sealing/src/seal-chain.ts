@@ -5,7 +5,7 @@
 // none of it.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { CHECKSUM_VERSION, sealBatch } from '@audit-chain/chain';
+import { CanonicalFormError, CHECKSUM_VERSION, sealBatch, type ChainLink } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
 import { ChainInvariantError } from './errors.ts';
 import { readSequenceHead } from './horizon.ts';
@@ -110,7 +110,14 @@ async function sealOneBatch(client: pg.PoolClient, orgId: string | null, options
     overwritten = (await client.query(clearSlippedChainValues(orgId, watermark, lastSeq))).rowCount ?? 0;
   }
 
-  const links = sealBatch({ headChecksum: state.head_checksum, rows: rows.map(toRowContent), newSalt: options.newSalt ?? defaultSalt });
+  let links: ChainLink[];
+  try {
+    links = sealBatch({ headChecksum: state.head_checksum, rows: rows.map(toRowContent), newSalt: options.newSalt ?? defaultSalt });
+  } catch (error) {
+    // A row the canonical form cannot represent (e.g. a BC timestamp) must not be skipped or hashed wrong.
+    if (error instanceof CanonicalFormError) throw new ChainInvariantError(orgId, `a pending row has no canonical form: ${error.message}`);
+    throw error;
+  }
   const written = await client.query<{ latency_ms: number }>(
     writeLinks(orgId, CHECKSUM_VERSION, {
       chainSeqs: links.map((link) => link.chainSeq),
