@@ -5,3 +5,4 @@ export * from './queries.ts';
 export * from './rows.ts';
 export * from './seal-chain.ts';
 export * from './seal-round.ts';
+export * from './read-chain.ts';

@@ -1,0 +1,81 @@
+// Storage reads for verification: a chain's rows in chain_seq order, page by
+// page (keyset on the (org_id, chain_seq) index), so memory stays constant
+// whatever the chain's length. Run inside one REPEATABLE READ transaction so the
+// chain state and the rows come from the same snapshot.
+import type pg from 'pg';
+import type { StoredRow } from '@audit-chain/chain';
+import { CANONICAL_COLUMNS, CHAIN_COLUMNS, toRowContent, type CanonicalRow } from './rows.ts';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+interface StoredDbRow extends CanonicalRow {
+  prev_checksum: string | null;
+  checksum: string | null;
+  checksum_version: number | null;
+  pii_digest: string | null;
+  pii_salt: string | null;
+}
+
+export function toStoredRow(row: StoredDbRow): StoredRow {
+  return {
+    ...toRowContent(row),
+    prevChecksum: row.prev_checksum,
+    checksum: row.checksum,
+    checksumVersion: row.checksum_version,
+    piiDigest: row.pii_digest,
+    piiSalt: row.pii_salt,
+    // Erasure of personal data (a later migration) marks rows explicitly; until then no row is redacted.
+    redacted: false,
+  };
+}
+
+export interface StreamChainOptions {
+  /** Read rows with chain_seq above this (e.g. a starting checkpoint's). */
+  afterSeq?: bigint;
+  pageSize?: number;
+}
+
+export async function* streamChainRows(db: Queryable, orgId: string | null, options: StreamChainOptions = {}): AsyncGenerator<StoredRow> {
+  const pageSize = options.pageSize ?? 2000;
+  let after = options.afterSeq ?? 0n;
+  const orgClause = orgId === null ? 'a.org_id is null' : 'a.org_id = $3::uuid';
+  while (true) {
+    const values: unknown[] = [after.toString(), pageSize];
+    if (orgId !== null) values.push(orgId);
+    const page = await db.query<StoredDbRow>(
+      `select ${CANONICAL_COLUMNS}, ${CHAIN_COLUMNS}
+         from audit_logs a
+        where ${orgClause} and a.chain_seq > $1
+        order by a.chain_seq
+        limit $2`,
+      values,
+    );
+    for (const row of page.rows) yield toStoredRow(row);
+    if (page.rows.length < pageSize) return;
+    after = BigInt(page.rows[page.rows.length - 1]!.chain_seq);
+  }
+}
+
+export interface ChainStateRow {
+  orgId: string | null;
+  watermarkSeq: string;
+  headChecksum: string | null;
+  sealedCount: string;
+}
+
+/** Every chain the database knows of: those with a state row (discovered ones all have one). */
+export async function listChainStates(db: Queryable, orgId?: string | null): Promise<ChainStateRow[]> {
+  const filter = orgId === undefined ? '' : orgId === null ? 'where org_id is null' : 'where org_id = $1::uuid';
+  const result = await db.query<{ org_id: string | null; watermark_seq: string; head_checksum: string | null; sealed_count: string }>(
+    `select org_id::text, watermark_seq::text, head_checksum, sealed_count::text
+       from audit_chain_state ${filter}
+      order by org_id nulls first`,
+    orgId === undefined || orgId === null ? [] : [orgId],
+  );
+  return result.rows.map((row) => ({
+    orgId: row.org_id,
+    watermarkSeq: row.watermark_seq,
+    headChecksum: row.head_checksum,
+    sealedCount: row.sealed_count,
+  }));
+}
