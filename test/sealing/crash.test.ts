@@ -83,7 +83,8 @@ describe('crashes mid-batch', { timeout: 120_000 }, () => {
     while (terminated < 3 && Date.now() < deadline) {
       const result = await db.pool.query<{ ok: boolean }>(
         `select pg_terminate_backend(pid) as ok from pg_stat_activity
-          where application_name like 'audit-chain worker%' and query like 'update audit_logs a%' and state = 'active'`,
+          where datname = current_database() and application_name like 'audit-chain worker%'
+            and query like 'update audit_logs a%' and state = 'active'`,
       );
       if (result.rows.some((row) => row.ok)) {
         terminated += 1;

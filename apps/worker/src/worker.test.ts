@@ -106,7 +106,7 @@ describe('sealing worker', () => {
       const slow = await worker(fastExpiry);
       await waitFor('the first attempt to block on the row lock', async () => {
         const waiting = await db.pool.query(
-          `select 1 from pg_stat_activity where application_name like 'audit-chain worker%' and wait_event_type = 'Lock'`,
+          `select 1 from pg_stat_activity where datname = current_database() and application_name like 'audit-chain worker%' and wait_event_type = 'Lock'`,
         );
         return (waiting.rowCount ?? 0) > 0;
       });
@@ -121,7 +121,7 @@ describe('sealing worker', () => {
         return (done.rowCount ?? 0) > 0;
       }, 30_000);
       const stillBlocked = await db.pool.query(
-        `select 1 from pg_stat_activity where application_name like 'audit-chain worker%' and wait_event_type = 'Lock'`,
+        `select 1 from pg_stat_activity where datname = current_database() and application_name like 'audit-chain worker%' and wait_event_type = 'Lock'`,
       );
       expect(stillBlocked.rowCount).toBeGreaterThan(0);
       await blocker.query('commit');

@@ -26,7 +26,8 @@ export interface MigrateResult {
  * time it runs (0003_roles.sql).
  */
 export async function migrate(databaseUrl: string, roles: RoleNames = {}): Promise<MigrateResult> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'audit-chain migrate' });
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'audit-chain migrate', connectionTimeoutMillis: 10_000 });
+  client.on('error', () => {});
   await client.connect();
   try {
     // Quiet the NOTICEs of IF NOT EXISTS in drizzle's own bookkeeping.

@@ -18,9 +18,12 @@ export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
   });
-  // An idle client whose backend was terminated emits 'error' on the pool; without
-  // a listener that would crash the process. The next query gets a fresh client.
+  // An idle client whose backend was terminated emits 'error' on the pool, and a
+  // checked-out one (between two statements of a transaction) on itself; without
+  // listeners either would crash the process. The failure still surfaces as the
+  // error of the next query on that client, and the pool replaces the client.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
