@@ -1,0 +1,121 @@
+// The lag views as text for a terminal: aligned tables and a one-screen
+// status. Pure functions of the JSON the API also serves, so the command line
+// and the API can never disagree on a figure, only on its layout.
+import type { ChainDetail, ChainLag, HorizonLag, LagOverview, LagStatus, LagTotals } from './types.ts';
+
+/** 0.4s, 42s, 5m12s, 3h05m, 2d04h; '-' when unknown. */
+export function formatAge(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined) return '-';
+  if (seconds < 10) return `${seconds.toFixed(1)}s`;
+  if (seconds < 60) return `${Math.floor(seconds)}s`;
+  const s = Math.floor(seconds);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86_400)}d${pad(Math.floor((s % 86_400) / 3600))}h`;
+}
+
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** Columns padded to their widest cell; `right` columns (numbers) align right. */
+export function renderTable(headers: string[], rows: string[][], right: ReadonlySet<number>): string[] {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (right.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)];
+}
+
+const CHAIN_HEADERS = ['CHAIN', 'PENDING', 'OLDEST PENDING', 'WATERMARK', 'HEAD', 'LAST SEAL', 'CHECKPOINT', 'VERIFIED', 'HALTED'];
+
+function chainRow(chain: ChainLag): string[] {
+  const verified = chain.last_verification
+    ? `${chain.last_verification.breaks_found > 0 ? `${chain.last_verification.breaks_found} breaks` : 'clean'} ${formatAge(chain.last_verification.age_seconds)} ago`
+    : '-';
+  return [
+    chain.chain,
+    formatCount(chain.pending_rows),
+    formatAge(chain.oldest_pending?.age_seconds),
+    chain.watermark_seq,
+    chain.head_seq,
+    chain.last_seal_age_seconds === null ? '-' : `${formatAge(chain.last_seal_age_seconds)} ago`,
+    chain.last_checkpoint ? `${formatAge(chain.last_checkpoint.age_seconds)} ago` : '-',
+    verified,
+    chain.halted ? `yes: ${chain.halted.reason ?? ''}` : '',
+  ];
+}
+
+export function renderChainTable(chains: ChainLag[]): string[] {
+  return renderTable(CHAIN_HEADERS, chains.map(chainRow), new Set([1, 2, 3, 4, 5, 6]));
+}
+
+export function renderHorizon(horizon: HorizonLag): string[] {
+  const lines = [
+    `horizon ${horizon.horizon_seq} of head ${horizon.head_seq}` +
+      (horizon.state === 'caught_up' ? ' (caught up)' : ` (${horizon.lag_seq} behind, held ${formatAge(horizon.held_seconds)}: ${horizon.state.replace('_', ' ')})`),
+  ];
+  for (const holder of horizon.holders) {
+    const who = `${holder.application_name || '?'} (${holder.user_name ?? '?'})`;
+    const query = (holder.query ?? '').replace(/\s+/g, ' ').slice(0, 80);
+    lines.push(
+      `  held by pid ${holder.pid ?? 'prepared'} ${who}, ${holder.state ?? '?'}, transaction open ${formatAge(holder.xact_age_seconds)}: ${query}`,
+    );
+  }
+  return lines;
+}
+
+export function renderTotals(totals: LagTotals): string[] {
+  const oldest = totals.oldest_pending
+    ? `; oldest ${formatAge(totals.oldest_pending.age_seconds)}${totals.oldest_pending.exact ? '' : ' or more'} (chain ${totals.oldest_pending.chain}, #${totals.oldest_pending.chain_seq})`
+    : '';
+  const rate = totals.throughput ? `; ${totals.throughput.rows_per_second} rows/s over ${formatAge(totals.throughput.window_seconds)}` : '';
+  return [
+    `pending ${formatCount(totals.pending_rows)} rows (${formatCount(totals.pending_rows_discovered)} in ${formatCount(totals.chains_with_pending)} chains + ${formatCount(totals.pending_above_discovered)} above the discovered position)${oldest}`,
+    `sealed ${formatCount(totals.sealed_rows)} rows in ${formatCount(totals.chains)} chains${rate}; ${totals.halted_chains} halted`,
+  ];
+}
+
+export function renderOverview(overview: LagOverview): string[] {
+  const lines = [...renderHorizon(overview.horizon), ...renderTotals(overview.totals), '', ...renderChainTable(overview.chains)];
+  if (overview.next_cursor) lines.push('', `more: --cursor ${overview.next_cursor}`);
+  return lines;
+}
+
+export function renderChainDetail(detail: ChainDetail): string[] {
+  const c = detail.chain;
+  const lines = [
+    `chain           ${c.chain}`,
+    `pending         ${formatCount(c.pending_rows)} rows; oldest ${c.oldest_pending ? `#${c.oldest_pending.chain_seq} recorded ${c.oldest_pending.recorded_at} (${formatAge(c.oldest_pending.age_seconds)} ago)` : '-'}`,
+    `watermark/head  ${c.watermark_seq} / ${c.head_seq}; ${formatCount(c.sealed_rows)} rows sealed; last seal ${c.last_sealed_at ?? 'never'}`,
+    `halted          ${c.halted ? `${c.halted.at}: ${c.halted.reason ?? ''}` : 'no'}`,
+    `checkpoint      ${c.last_checkpoint ? `#${c.last_checkpoint.chain_seq} signed ${c.last_checkpoint.signed_at} (${formatAge(c.last_checkpoint.age_seconds)} ago, key ${c.last_checkpoint.key_id}); ${c.last_checkpoint.rows_since} rows sealed since` : 'none'}`,
+    `verification    ${c.last_verification ? `${c.last_verification.breaks_found} breaks in ${formatCount(c.last_verification.rows_checked)} rows at ${c.last_verification.verified_at}` : 'never'}`,
+    '',
+    ...renderHorizon(detail.horizon),
+  ];
+  return lines;
+}
+
+export function renderStatus(status: LagStatus): string[] {
+  const latency = status.seal_latency;
+  const w = status.workers;
+  const cp = status.last_checkpoint;
+  const v = status.last_verification;
+  const lines = [
+    `audit-chain status at ${status.generated_at}`,
+    ...renderHorizon(status.horizon),
+    ...renderTotals(status.totals),
+    `seal latency    ${latency.count === 0 ? 'no seals recorded' : `p50 ${latency.p50_ms} ms, p95 ${latency.p95_ms} ms, p99 ${latency.p99_ms} ms over ${formatCount(latency.count)} rows`}`,
+    `workers         ${w.alive} alive, ${w.stale} stale; last heartbeat ${formatAge(w.last_heartbeat_age_seconds)} ago; ${formatCount(w.errors)} errors` +
+      (w.recent.find((worker) => worker.last_error)?.last_error ? ` (last: ${w.recent.find((worker) => worker.last_error)!.last_error})` : ''),
+    `last checkpoint ${cp ? `${formatAge(cp.age_seconds)} ago (chain ${cp.chain} #${cp.chain_seq}, key ${cp.key_id}; ${cp.rows_since} rows sealed since)` : 'none'}`,
+    `verification    ${v ? `${v.status} ${formatAge(v.age_seconds)} ago (${v.chains_checked} chains, ${formatCount(v.rows_checked)} rows, ${v.breaks_found} breaks)` : 'never run'}; ${status.verification.chains_with_breaks} chains with breaks`,
+    `halted chains   ${status.halted.count === 0 ? 'none' : status.halted.count}`,
+  ];
+  for (const chain of status.halted.chains) lines.push(`  ${chain.chain} since ${chain.halted_at}: ${chain.reason ?? ''}`);
+  return lines;
+}

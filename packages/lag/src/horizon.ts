@@ -1,0 +1,82 @@
+// The horizon figures: where the safe horizon stands against the sequence head,
+// for how long it has stood still, and why.
+import { readSequenceHead } from '@audit-chain/sealing';
+import type { Queryable } from './snapshot.ts';
+import { readOpenWriters, readProgress } from './system-queries.ts';
+import { round3 } from './sql.ts';
+import type { HorizonHolder, HorizonLag, HorizonState } from './types.ts';
+
+export interface HorizonReading {
+  generatedAt: string;
+  horizon: HorizonLag;
+}
+
+export async function readHorizon(db: Queryable, staleAfterSeconds: number): Promise<HorizonReading> {
+  const progress = (
+    await db.query<{
+      generated_at: string;
+      horizon_seq: string;
+      horizon_at: string | null;
+      horizon_age: number | null;
+      discovered_seq: string;
+      discovered_at: string | null;
+      workers_alive: number;
+    }>(readProgress(staleAfterSeconds))
+  ).rows[0];
+  if (!progress) throw new Error('audit_chain_progress has no row: run `audit-chain migrate`');
+  // Read after the progress row: the sequence is not transactional, so read in
+  // this order the head is never below a horizon proven from an earlier head.
+  const head = await readSequenceHead(db);
+  const horizonSeq = BigInt(progress.horizon_seq);
+  const behind = horizonSeq < head;
+  const holders = behind ? await listHolders(db) : [];
+  return {
+    generatedAt: progress.generated_at,
+    horizon: {
+      head_seq: head.toString(),
+      horizon_seq: progress.horizon_seq,
+      horizon_at: progress.horizon_at,
+      discovered_seq: progress.discovered_seq,
+      discovered_at: progress.discovered_at,
+      lag_seq: (behind ? head - horizonSeq : 0n).toString(),
+      held_seconds: behind ? round3(Math.max(progress.horizon_age ?? 0, 0)) : 0,
+      state: horizonState(behind, holders.length, progress.workers_alive),
+      holders,
+      workers_alive: progress.workers_alive,
+    },
+  };
+}
+
+function horizonState(behind: boolean, holders: number, workersAlive: number): HorizonState {
+  if (!behind) return 'caught_up';
+  if (holders > 0) return 'open_writers';
+  if (workersAlive === 0) return 'no_worker';
+  return 'advancing';
+}
+
+async function listHolders(db: Queryable): Promise<HorizonHolder[]> {
+  const result = await db.query<{
+    pid: number | null;
+    application_name: string | null;
+    user_name: string | null;
+    state: string | null;
+    xact_start: string | null;
+    xact_age: number | null;
+    state_change: string | null;
+    state_age: number | null;
+    wait_event: string | null;
+    query: string | null;
+  }>(readOpenWriters());
+  return result.rows.map((row) => ({
+    pid: row.pid,
+    application_name: row.application_name,
+    user_name: row.user_name,
+    state: row.state,
+    xact_start: row.xact_start,
+    xact_age_seconds: row.xact_age === null ? null : round3(row.xact_age),
+    state_change: row.state_change,
+    state_age_seconds: row.state_age === null ? null : round3(row.state_age),
+    wait_event: row.wait_event,
+    query: row.query,
+  }));
+}

@@ -1,0 +1,32 @@
+// Tunables of the lag views, with the defaults every caller (API, metrics,
+// command line) shares so their figures agree.
+
+export interface LagOptions {
+  /** A worker whose last heartbeat is older than this is not alive (workers beat every 5 s). */
+  staleAfterSeconds?: number;
+  /** How many chains with pending rows are probed for the overall oldest pending row. */
+  oldestProbeChains?: number;
+  /** How many chain_seq values above the discovered position the overall probe looks at. */
+  aboveDiscoveredWindow?: bigint;
+  /** An earlier reading of the sealed-row total, for throughput. */
+  previous?: SealedSample;
+}
+
+/** The sealed-row total at a time (generated_at of the reading). */
+export interface SealedSample {
+  sealed_rows: number;
+  at: string;
+}
+
+export const DEFAULT_STALE_AFTER_SECONDS = 30;
+export const DEFAULT_OLDEST_PROBE_CHAINS = 100;
+export const DEFAULT_ABOVE_DISCOVERED_WINDOW = 1000n;
+
+export function resolveOptions(options: LagOptions = {}): Required<Omit<LagOptions, 'previous'>> & Pick<LagOptions, 'previous'> {
+  return {
+    staleAfterSeconds: options.staleAfterSeconds ?? DEFAULT_STALE_AFTER_SECONDS,
+    oldestProbeChains: options.oldestProbeChains ?? DEFAULT_OLDEST_PROBE_CHAINS,
+    aboveDiscoveredWindow: options.aboveDiscoveredWindow ?? DEFAULT_ABOVE_DISCOVERED_WINDOW,
+    ...(options.previous ? { previous: options.previous } : {}),
+  };
+}

@@ -1,0 +1,83 @@
+import { describe, expect, test } from 'vitest';
+import { decodeCheckpointCursor, decodeOverviewCursor, encodeCheckpointCursor, encodeOverviewCursor } from './cursor.ts';
+import { formatAge, renderTable } from './format.ts';
+import { describeLatency, mergeHistograms, parseWorkerHistogram, quantile } from './histogram.ts';
+import { lateralByOrg } from './sql.ts';
+import { throughput } from './totals.ts';
+
+describe('seal latency histograms', () => {
+  test('workers with the same bounds add up bucket by bucket', () => {
+    const a = parseWorkerHistogram({ le: [10, 100], counts: [3, 1, 0], sum_ms: 50, count: 4 })!;
+    const b = parseWorkerHistogram({ le: [10, 100], counts: [1, 0, 2], sum_ms: 900, count: 3 })!;
+    const merged = mergeHistograms([a, b]);
+    expect(merged).toEqual({ bounds: [10, 100], counts: [4, 1, 2], sumMs: 950, count: 7 });
+    expect(describeLatency(merged).buckets).toEqual([
+      { le_ms: 10, count: 4 },
+      { le_ms: 100, count: 5 },
+      { le_ms: null, count: 7 },
+    ]);
+  });
+
+  test('different bounds merge over their union; each observation stays in its own upper bound', () => {
+    const merged = mergeHistograms([
+      parseWorkerHistogram({ le: [10, 100], counts: [1, 1, 0], sum_ms: 0 })!,
+      parseWorkerHistogram({ le: [50], counts: [2, 1], sum_ms: 0 })!,
+    ]);
+    expect(merged.bounds).toEqual([10, 50, 100]);
+    expect(merged.counts).toEqual([1, 2, 1, 1]);
+  });
+
+  test('malformed heartbeat histograms are ignored, not guessed at', () => {
+    expect(parseWorkerHistogram(null)).toBeUndefined();
+    expect(parseWorkerHistogram({ le: [10, 5], counts: [0, 0, 0] })).toBeUndefined();
+    expect(parseWorkerHistogram({ le: [10], counts: [1] })).toBeUndefined();
+    expect(parseWorkerHistogram({ le: [10], counts: [1, -1] })).toBeUndefined();
+  });
+
+  test('quantiles interpolate inside the bucket, as histogram_quantile does', () => {
+    const merged = mergeHistograms([parseWorkerHistogram({ le: [10, 100], counts: [5, 5, 0], sum_ms: 0 })!]);
+    expect(quantile(merged, 0.5)).toBe(10);
+    expect(quantile(merged, 0.75)).toBe(55);
+    const tail = mergeHistograms([parseWorkerHistogram({ le: [10], counts: [0, 4], sum_ms: 0 })!]);
+    expect(quantile(tail, 0.99)).toBe(10);
+    expect(quantile(mergeHistograms([]), 0.5)).toBeNull();
+  });
+});
+
+describe('cursors', () => {
+  test('round trip, and anything else is refused', () => {
+    const cursor = { pending: 12n, sinceMicros: 1_700_000_000_123_456n, chainKey: '0190a5f0-0000-7000-8000-00000000000a' };
+    expect(decodeOverviewCursor(encodeOverviewCursor(cursor))).toEqual(cursor);
+    expect(decodeOverviewCursor('nope')).toBeUndefined();
+    expect(decodeOverviewCursor(Buffer.from('lag:1:2:not-a-uuid').toString('base64url'))).toBeUndefined();
+    expect(decodeCheckpointCursor(encodeCheckpointCursor({ id: 7n, chainSeq: 99n }))).toEqual({ id: 7n, chainSeq: 99n });
+    expect(decodeCheckpointCursor(encodeOverviewCursor(cursor))).toBeUndefined();
+  });
+});
+
+test('throughput is the sealed-row delta over the time between two readings', () => {
+  expect(throughput({ sealed_rows: 100, at: '2026-01-01T00:00:00.000000Z' }, { sealed_rows: 250, at: '2026-01-01T00:00:30.000000Z' })).toEqual({
+    rows_per_second: 5,
+    window_seconds: 30,
+    method: 'sealed_count_delta',
+  });
+  expect(throughput({ sealed_rows: 1, at: '2026-01-01T00:00:30Z' }, { sealed_rows: 2, at: '2026-01-01T00:00:30Z' })).toBeNull();
+});
+
+test('per-chain probes have a branch for the system chain that still stops at the first index entry', () => {
+  const sql = lateralByOrg('p.org_id', { select: 'a.chain_seq', table: 'audit_logs', alias: 'a', where: 'a.chain_seq > p.w', orderBy: 'a.chain_seq desc' });
+  expect(sql).toContain('a.org_id = p.org_id and a.chain_seq > p.w order by a.org_id desc, a.chain_seq desc limit 1');
+  expect(sql).toContain('p.org_id is null and a.org_id is null and a.chain_seq > p.w order by a.org_id desc, a.chain_seq desc limit 1');
+});
+
+test('text rendering: ages and aligned columns', () => {
+  expect([formatAge(null), formatAge(0.25), formatAge(42.9), formatAge(312), formatAge(3 * 3600 + 300), formatAge(2 * 86_400 + 4 * 3600)]).toEqual([
+    '-',
+    '0.3s',
+    '42s',
+    '5m12s',
+    '3h05m',
+    '2d04h',
+  ]);
+  expect(renderTable(['A', 'N'], [['x', '5'], ['long', '12']], new Set([1]))).toEqual(['A      N', 'x      5', 'long  12']);
+});

@@ -1,0 +1,25 @@
+// Every lag view is read inside one read-only REPEATABLE READ transaction, so
+// its figures come from one snapshot (a chain's sealed count and its discovery
+// count cannot be read on either side of a seal) and its ages share one now().
+import type pg from 'pg';
+
+export type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** An admin view must never hang on a lock or run away: it gives up after this. */
+const STATEMENT_TIMEOUT_MS = 10_000;
+
+export async function withSnapshot<T>(pool: pg.Pool, work: (db: Queryable) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin isolation level repeatable read read only');
+    await client.query(`set local statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
+    const result = await work(client);
+    await client.query('commit');
+    return result;
+  } catch (error) {
+    await client.query('rollback').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,78 @@
+// Totals over every chain: pending rows (counted per chain, plus what lies above
+// the discovered position), sealed rows, halted chains, the oldest pending row
+// and throughput.
+import type { Queryable } from './snapshot.ts';
+import type { SealedSample } from './options.ts';
+import {
+  readChainTotals,
+  readFirstRowAboveDiscovered,
+  readOldestPendingOfChains,
+  type ChainTotalsRow,
+  type OldestPendingRow,
+} from './chain-queries.ts';
+import { chainIdOf, num, round3 } from './sql.ts';
+import type { HorizonLag, LagTotals, OldestPending, Throughput } from './types.ts';
+
+export interface TotalsOptions {
+  oldestProbeChains: number;
+  aboveDiscoveredWindow: bigint;
+  previous?: SealedSample | undefined;
+}
+
+export async function readTotals(db: Queryable, generatedAt: string, horizon: HorizonLag, options: TotalsOptions): Promise<LagTotals> {
+  const sums = (await db.query<ChainTotalsRow>(readChainTotals())).rows[0]!;
+  const head = BigInt(horizon.head_seq);
+  const discovered = BigInt(horizon.discovered_seq);
+  const above = head > discovered ? head - discovered : 0n;
+  const chainsWithPending = num(sums.chains_with_pending);
+
+  let oldestOfChains: OldestPendingRow | undefined;
+  if (chainsWithPending > 0) {
+    oldestOfChains = (await db.query<OldestPendingRow>(readOldestPendingOfChains(options.oldestProbeChains))).rows[0];
+  }
+  let aboveRow: OldestPendingRow | undefined;
+  if (above > 0n) {
+    aboveRow = (await db.query<OldestPendingRow>(readFirstRowAboveDiscovered(discovered, options.aboveDiscoveredWindow))).rows[0];
+  }
+  const exact =
+    chainsWithPending <= options.oldestProbeChains && (above <= options.aboveDiscoveredWindow || aboveRow !== undefined);
+
+  const sealedRows = num(sums.sealed);
+  const pendingDiscovered = num(sums.pending);
+  return {
+    chains: num(sums.chains),
+    chains_with_pending: chainsWithPending,
+    pending_rows: pendingDiscovered + Number(above),
+    pending_rows_discovered: pendingDiscovered,
+    pending_above_discovered: Number(above),
+    sealed_rows: sealedRows,
+    oldest_pending: oldestOf([oldestOfChains, aboveRow], exact),
+    halted_chains: num(sums.halted),
+    throughput: options.previous ? throughput(options.previous, { sealed_rows: sealedRows, at: generatedAt }) : null,
+  };
+}
+
+function oldestOf(rows: (OldestPendingRow | undefined)[], exact: boolean): OldestPending | null {
+  const found = rows.filter((row): row is OldestPendingRow => row !== undefined);
+  if (found.length === 0) return null;
+  const oldest = found.reduce((a, b) => (b.age > a.age ? b : a));
+  return {
+    chain: chainIdOf(oldest.org_id),
+    org_id: oldest.org_id,
+    chain_seq: oldest.chain_seq,
+    recorded_at: oldest.recorded_at,
+    age_seconds: round3(oldest.age),
+    exact,
+  };
+}
+
+/** Rows sealed per second between two readings of the sealed-row total; null when they are not in time order. */
+export function throughput(previous: SealedSample, current: SealedSample): Throughput | null {
+  const seconds = (Date.parse(current.at) - Date.parse(previous.at)) / 1000;
+  if (!(seconds > 0)) return null;
+  return {
+    rows_per_second: round3(Math.max(current.sealed_rows - previous.sealed_rows, 0) / seconds),
+    window_seconds: round3(seconds),
+    method: 'sealed_count_delta',
+  };
+}

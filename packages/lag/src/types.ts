@@ -1,0 +1,250 @@
+// The lag model as JSON: the admin API sends these objects as they are and the
+// command line prints them (--json) or renders them as text, so both always
+// agree. chain_seq values are strings (bigints, as everywhere in the API);
+// counts and ages (seconds, millisecond precision) are numbers; times are
+// RFC 3339 UTC strings with microseconds.
+
+/** A chain is an organization's uuid, or 'system' for the chain of rows with a NULL org_id. */
+export type ChainId = string;
+
+export interface PendingRow {
+  chain_seq: string;
+  recorded_at: string;
+  age_seconds: number;
+}
+
+export interface CheckpointSummary {
+  id: number;
+  chain_seq: string;
+  sealed_count: number;
+  signed_at: string;
+  age_seconds: number;
+  key_id: string;
+  /** Rows sealed since this checkpoint: not yet anchored outside the database. */
+  rows_since: number;
+}
+
+export interface ChainVerification {
+  verification_id: number;
+  verified_at: string;
+  age_seconds: number;
+  rows_checked: number;
+  breaks_found: number;
+  first_break: unknown;
+}
+
+export interface ChainLag {
+  chain: ChainId;
+  org_id: string | null;
+  /** Rows discovery counted into this chain that are not sealed yet (seen_count - sealed_count). */
+  pending_rows: number;
+  sealed_rows: number;
+  watermark_seq: string;
+  /** Highest chain_seq discovery has seen in this chain. */
+  head_seq: string;
+  /** First visible row above the watermark, found with one index probe; null when there is none. */
+  oldest_pending: PendingRow | null;
+  last_sealed_at: string | null;
+  last_seal_age_seconds: number | null;
+  halted: { at: string; reason: string | null } | null;
+  last_checkpoint: CheckpointSummary | null;
+  last_verification: ChainVerification | null;
+}
+
+/** An open transaction that wrote audit rows: the safe horizon cannot pass the chain_seq it holds. */
+export interface HorizonHolder {
+  /** NULL for a prepared (two-phase) transaction. */
+  pid: number | null;
+  application_name: string | null;
+  user_name: string | null;
+  state: string | null;
+  xact_start: string | null;
+  xact_age_seconds: number | null;
+  state_change: string | null;
+  state_age_seconds: number | null;
+  wait_event: string | null;
+  query: string | null;
+}
+
+/**
+ * Why the horizon is where it is: caught_up (horizon = head), open_writers
+ * (audit-writing transactions are still open), no_worker (nothing is advancing
+ * it: no sealing worker has a fresh heartbeat), advancing (a worker is on it;
+ * the horizon trails by about one poll interval).
+ */
+export type HorizonState = 'caught_up' | 'open_writers' | 'no_worker' | 'advancing';
+
+export interface HorizonLag {
+  /** Last chain_seq handed out by the sequence. */
+  head_seq: string;
+  horizon_seq: string;
+  horizon_at: string | null;
+  discovered_seq: string;
+  discovered_at: string | null;
+  /** head_seq - horizon_seq, in chain_seq values (rolled-back values included). */
+  lag_seq: string;
+  /** How long the horizon has stood still while behind the head; 0 when caught up. */
+  held_seconds: number;
+  state: HorizonState;
+  holders: HorizonHolder[];
+  workers_alive: number;
+}
+
+export interface Throughput {
+  rows_per_second: number;
+  window_seconds: number;
+  /** Always the change of the sum of audit_chain_state.sealed_count between two readings. */
+  method: 'sealed_count_delta';
+}
+
+export interface OldestPending extends PendingRow {
+  chain: ChainId;
+  org_id: string | null;
+  /**
+   * False when the figure may miss an older row: more chains had pending rows
+   * than were probed, or the probe above the discovered position found only gaps.
+   */
+  exact: boolean;
+}
+
+export interface LagTotals {
+  chains: number;
+  chains_with_pending: number;
+  /** pending_rows_discovered + pending_above_discovered: exact unless rollbacks left gaps above the discovered position. */
+  pending_rows: number;
+  pending_rows_discovered: number;
+  /** chain_seq values handed out above the discovered position: rows not yet counted into a chain (an upper bound). */
+  pending_above_discovered: number;
+  sealed_rows: number;
+  oldest_pending: OldestPending | null;
+  halted_chains: number;
+  throughput: Throughput | null;
+}
+
+export interface LagOverview {
+  generated_at: string;
+  horizon: HorizonLag;
+  totals: LagTotals;
+  chains: ChainLag[];
+  next_cursor: string | null;
+}
+
+export interface CheckpointRecord {
+  id: number;
+  chain: ChainId;
+  org_id: string | null;
+  chain_seq: string;
+  sealed_count: number;
+  checksum: string;
+  signed_at: string;
+  key_id: string;
+  signature: string;
+  body: unknown;
+  exported_to: unknown;
+  created_at: string;
+}
+
+export interface ChainDetail {
+  generated_at: string;
+  horizon: HorizonLag;
+  chain: ChainLag;
+  recent_checkpoints: CheckpointRecord[];
+}
+
+export interface LatencyBucket {
+  /** Upper bound in milliseconds; null is +Inf. */
+  le_ms: number | null;
+  /** Cumulative count of seals at or below le_ms. */
+  count: number;
+}
+
+export interface SealLatency {
+  buckets: LatencyBucket[];
+  count: number;
+  sum_ms: number;
+  /** Estimated from the buckets by linear interpolation (as Prometheus' histogram_quantile); null without data. */
+  p50_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
+}
+
+export interface WorkerInfo {
+  worker_id: string;
+  hostname: string;
+  pid: number;
+  started_at: string;
+  heartbeat_at: string;
+  heartbeat_age_seconds: number;
+  stopped_at: string | null;
+  alive: boolean;
+  sealed_rows: number;
+  sealed_batches: number;
+  errors: number;
+  last_error: string | null;
+  last_error_at: string | null;
+  horizon_seq: string | null;
+}
+
+export interface WorkersSummary {
+  alive: number;
+  /** Not stopped, but no heartbeat within the staleness limit: crashed or hung. */
+  stale: number;
+  /** Sum over every worker row, stopped ones included. */
+  sealed_rows: number;
+  errors: number;
+  last_heartbeat_age_seconds: number | null;
+  /** Workers seen in the last hour, most recent heartbeat first. */
+  recent: WorkerInfo[];
+}
+
+export interface VerificationRun {
+  id: number;
+  trigger: string;
+  scope: string | null;
+  started_at: string;
+  finished_at: string | null;
+  status: string;
+  chains_checked: number;
+  rows_checked: number;
+  breaks_found: number;
+  breaks: unknown;
+  error: string | null;
+}
+
+export interface ChainVerificationStatus extends ChainVerification {
+  chain: ChainId;
+  org_id: string | null;
+}
+
+export interface HaltedChain {
+  chain: ChainId;
+  org_id: string | null;
+  halted_at: string;
+  reason: string | null;
+}
+
+export interface LagStatus {
+  generated_at: string;
+  horizon: HorizonLag;
+  totals: LagTotals;
+  workers: WorkersSummary;
+  seal_latency: SealLatency;
+  last_checkpoint: (CheckpointSummary & { chain: ChainId; org_id: string | null }) | null;
+  last_verification: (VerificationRun & { age_seconds: number | null }) | null;
+  verification: { chains_verified: number; chains_with_breaks: number; breaks: number };
+  halted: { count: number; chains: HaltedChain[] };
+}
+
+export interface VerificationsPage {
+  generated_at: string;
+  runs: VerificationRun[];
+  /** Latest result per chain: chains with breaks first, then the longest unverified. */
+  latest_per_chain: ChainVerificationStatus[];
+  summary: { chains_verified: number; chains_with_breaks: number; breaks: number };
+}
+
+export interface CheckpointsPage {
+  generated_at: string;
+  checkpoints: CheckpointRecord[];
+  next_cursor: string | null;
+}
