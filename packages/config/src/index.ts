@@ -17,6 +17,7 @@ const schema = z.object({
   AUDIT_CHAIN_ADMIN_TOKEN: optionalText,
   AUDIT_CHAIN_BODY_LIMIT_BYTES: int(1_048_576, 1024),
   AUDIT_CHAIN_MAX_BATCH: int(1000, 1),
+  AUDIT_CHAIN_METRICS_TOP_N: int(20, 0),
   AUDIT_CHAIN_SEAL_POLL_MS: int(200, 10),
   AUDIT_CHAIN_SEAL_BATCH_SIZE: int(5000, 1),
   AUDIT_CHAIN_SEAL_CONCURRENCY: int(4, 1),
@@ -41,6 +42,8 @@ export interface Config {
     adminToken: string | undefined;
     bodyLimitBytes: number;
     maxBatch: number;
+    /** Organizations with their own series in /metrics: the worst N by pending rows (totals always). */
+    metricsTopN: number;
   };
   sealing: {
     pollMs: number;
@@ -68,6 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       adminToken: e.AUDIT_CHAIN_ADMIN_TOKEN,
       bodyLimitBytes: e.AUDIT_CHAIN_BODY_LIMIT_BYTES,
       maxBatch: e.AUDIT_CHAIN_MAX_BATCH,
+      metricsTopN: e.AUDIT_CHAIN_METRICS_TOP_N,
     },
     sealing: {
       pollMs: e.AUDIT_CHAIN_SEAL_POLL_MS,
