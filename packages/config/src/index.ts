@@ -1,5 +1,6 @@
 // Configuration from the environment, parsed once with clear errors. Every
 // variable is documented in the README's configuration table; keep them in step.
+import { join } from 'node:path';
 import { z } from 'zod';
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
@@ -25,6 +26,16 @@ const schema = z.object({
   AUDIT_CHAIN_SEALER_ROLE: optionalText,
   AUDIT_CHAIN_ADMIN_ROLE: optionalText,
   AUDIT_CHAIN_DATA_DIR: z.string().default('.data'),
+  AUDIT_CHAIN_SIGNING_KEY_FILE: optionalText,
+  AUDIT_CHAIN_SIGNING_KEY: optionalText,
+  AUDIT_CHAIN_SIGNING_KEY_ID: optionalText,
+  AUDIT_CHAIN_CHECKPOINT_INTERVAL_SECONDS: int(300, 1),
+  AUDIT_CHAIN_CHECKPOINT_EVERY_ROWS: int(10_000, 1),
+  AUDIT_CHAIN_CHECKPOINT_DIR: optionalText,
+  AUDIT_CHAIN_CHECKPOINT_WEBHOOK_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  AUDIT_CHAIN_CHECKPOINT_WEBHOOK_TOKEN: optionalText,
+  AUDIT_CHAIN_KEYRING_FILE: optionalText,
+  AUDIT_CHAIN_VERIFY_CRON: z.string().trim().min(1).default('0 3 * * *'),
 });
 
 export type Env = z.infer<typeof schema>;
@@ -53,6 +64,25 @@ export interface Config {
   roles: { writer?: string; sealer?: string; admin?: string };
   logLevel: Env['LOG_LEVEL'];
   dataDir: string;
+  checkpoints: {
+    /** Private Ed25519 key (PKCS#8 PEM): a file, or the PEM text itself. At most one is set; never stored in the database. */
+    signingKeyFile: string | undefined;
+    signingKeyPem: string | undefined;
+    /** Set exactly when a key is. */
+    signingKeyId: string | undefined;
+    intervalSeconds: number;
+    everyRows: number;
+    /** The directory sink: append-only JSON lines, one file per UTC day. */
+    dir: string;
+    webhookUrl: string | undefined;
+    webhookToken: string | undefined;
+  };
+  verification: {
+    /** JSON keyring of public keys with validity windows; unset: checkpoints are not checked. */
+    keyringFile: string | undefined;
+    /** Cron expression (UTC) of the scheduled verification, or undefined when it is 'off'. */
+    cron: string | undefined;
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -62,6 +92,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${issue?.path.join('.')}: ${issue?.message}`);
   }
   const e = parsed.data;
+  if (e.AUDIT_CHAIN_SIGNING_KEY_FILE && e.AUDIT_CHAIN_SIGNING_KEY) {
+    throw new ConfigError('invalid configuration: set AUDIT_CHAIN_SIGNING_KEY_FILE or AUDIT_CHAIN_SIGNING_KEY, not both');
+  }
+  const hasKey = Boolean(e.AUDIT_CHAIN_SIGNING_KEY_FILE || e.AUDIT_CHAIN_SIGNING_KEY);
+  if (hasKey !== Boolean(e.AUDIT_CHAIN_SIGNING_KEY_ID)) {
+    throw new ConfigError(
+      hasKey
+        ? 'invalid configuration: AUDIT_CHAIN_SIGNING_KEY_ID is not set, want the key id that checkpoints signed with this key carry'
+        : 'invalid configuration: AUDIT_CHAIN_SIGNING_KEY_ID is set without a key, want AUDIT_CHAIN_SIGNING_KEY_FILE or AUDIT_CHAIN_SIGNING_KEY too',
+    );
+  }
   return {
     databaseUrl: e.DATABASE_URL,
     api: {
@@ -85,6 +126,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: e.LOG_LEVEL,
     dataDir: e.AUDIT_CHAIN_DATA_DIR,
+    checkpoints: {
+      signingKeyFile: e.AUDIT_CHAIN_SIGNING_KEY_FILE,
+      // Environments often carry a PEM on one line with literal \n.
+      signingKeyPem: e.AUDIT_CHAIN_SIGNING_KEY?.replace(/\\n/g, '\n'),
+      signingKeyId: e.AUDIT_CHAIN_SIGNING_KEY_ID,
+      intervalSeconds: e.AUDIT_CHAIN_CHECKPOINT_INTERVAL_SECONDS,
+      everyRows: e.AUDIT_CHAIN_CHECKPOINT_EVERY_ROWS,
+      dir: e.AUDIT_CHAIN_CHECKPOINT_DIR ?? join(e.AUDIT_CHAIN_DATA_DIR, 'checkpoints'),
+      webhookUrl: e.AUDIT_CHAIN_CHECKPOINT_WEBHOOK_URL,
+      webhookToken: e.AUDIT_CHAIN_CHECKPOINT_WEBHOOK_TOKEN,
+    },
+    verification: {
+      keyringFile: e.AUDIT_CHAIN_KEYRING_FILE,
+      cron: e.AUDIT_CHAIN_VERIFY_CRON.toLowerCase() === 'off' ? undefined : e.AUDIT_CHAIN_VERIFY_CRON,
+    },
   };
 }
 
