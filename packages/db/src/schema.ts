@@ -189,7 +189,14 @@ export const auditChainCheckpoints = pgTable(
     exportedTo: jsonb('exported_to'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index('audit_chain_checkpoints_org_seq_idx').on(t.orgId, t.chainSeq)],
+  (t) => [
+    index('audit_chain_checkpoints_org_seq_idx').on(t.orgId, t.chainSeq),
+    // Checkpoints some sink has not taken yet (a null in exported_to): the signer retries
+    // them every round without scanning every checkpoint ever signed.
+    index('audit_chain_checkpoints_export_pending_idx')
+      .on(t.id)
+      .where(sql`${t.exportedTo} @? '$.* ? (@ == null)'`),
+  ],
 );
 
 /** One verification run (scheduled or from the command line). */

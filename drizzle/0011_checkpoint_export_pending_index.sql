@@ -1,0 +1,1 @@
+CREATE INDEX "audit_chain_checkpoints_export_pending_idx" ON "audit_chain_checkpoints" USING btree ("id") WHERE "audit_chain_checkpoints"."exported_to" @? '$.* ? (@ == null)';
