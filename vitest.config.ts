@@ -1,12 +1,35 @@
 import { defineConfig } from 'vitest/config';
 
+// Files that drive many connections or real processes against the server run
+// one at a time, after the rest: two cores, and a PostgreSQL with 100
+// connections shared by every file that runs at once.
+const HEAVY = ['test/sealing/**/*.test.ts', 'test/tamper/**/*.test.ts', 'test/soak/**/*.test.ts', 'apps/worker/src/**/*.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
-    // Two cores, and several files open 32+ connections: keep the parallelism small.
-    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'main',
+          include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+          exclude: ['**/node_modules/**', ...HEAVY],
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'heavy',
+          include: HEAVY,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

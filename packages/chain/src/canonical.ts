@@ -57,6 +57,28 @@ function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
+/**
+ * RFC 8785 for the two fixed envelopes, written out instead of going through the
+ * general serializer (the sealer's hot path): members in UTF-16 code-unit order
+ * of their names, each value already in its RFC 8785 form. Strings are
+ * serialized by JSON.stringify, which is the RFC's string rule for the
+ * well-formed strings that validation lets through. The vectors test holds this
+ * byte for byte to the general serializer and to the independent reference.
+ */
+function envelope(members: Record<string, string>): string {
+  const names = Object.keys(members).sort();
+  let text = '{';
+  for (let index = 0; index < names.length; index += 1) {
+    const name = names[index]!;
+    text += `${index === 0 ? '' : ','}"${name}":${members[name]}`;
+  }
+  return `${text}}`;
+}
+
+function textOrNull(value: string | null): string {
+  return value === null ? 'null' : JSON.stringify(value);
+}
+
 function jcs(value: unknown): string {
   const text = canonicalize(value);
   if (text === undefined) throw new CanonicalFormError('value has no JSON form');
@@ -67,12 +89,12 @@ function jcs(value: unknown): string {
 export function personalDigestInput(fields: PersonalFields, salt: string): string {
   assertSalt(salt);
   assertPersonalFields(fields);
-  return jcs({
-    v: CHECKSUM_VERSION,
-    salt,
-    actor_email: fields.actorEmail,
-    ip_address: fields.ipAddress,
-    user_agent: fields.userAgent,
+  return envelope({
+    v: String(CHECKSUM_VERSION),
+    salt: JSON.stringify(salt),
+    actor_email: textOrNull(fields.actorEmail),
+    ip_address: textOrNull(fields.ipAddress),
+    user_agent: textOrNull(fields.userAgent),
   });
 }
 
@@ -85,24 +107,24 @@ export function checksumInput(row: RowContent, prevChecksum: string, piiDigest: 
   assertCanonical(row);
   assertHex64('prev_checksum', prevChecksum);
   assertHex64('pii_digest', piiDigest);
-  return jcs({
-    v: CHECKSUM_VERSION,
-    prev_checksum: prevChecksum,
-    id: row.id,
-    org_id: row.orgId,
-    chain_seq: row.chainSeq,
-    occurred_at: row.occurredAt,
-    recorded_at: row.recordedAt,
-    actor_type: row.actorType,
-    actor_id: row.actorId,
-    action: row.action,
-    resource_type: row.resourceType,
-    resource_id: row.resourceId,
-    resource_name: row.resourceName,
-    details: row.details === null ? null : [row.details.json],
-    result: row.result,
-    error_message: row.errorMessage,
-    pii_digest: piiDigest,
+  return envelope({
+    v: String(CHECKSUM_VERSION),
+    prev_checksum: JSON.stringify(prevChecksum),
+    id: JSON.stringify(row.id),
+    org_id: textOrNull(row.orgId),
+    chain_seq: JSON.stringify(row.chainSeq),
+    occurred_at: JSON.stringify(row.occurredAt),
+    recorded_at: JSON.stringify(row.recordedAt),
+    actor_type: JSON.stringify(row.actorType),
+    actor_id: textOrNull(row.actorId),
+    action: JSON.stringify(row.action),
+    resource_type: textOrNull(row.resourceType),
+    resource_id: textOrNull(row.resourceId),
+    resource_name: textOrNull(row.resourceName),
+    details: row.details === null ? 'null' : `[${jcs(row.details.json)}]`,
+    result: JSON.stringify(row.result),
+    error_message: textOrNull(row.errorMessage),
+    pii_digest: JSON.stringify(piiDigest),
   });
 }
 
