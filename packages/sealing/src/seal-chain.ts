@@ -97,7 +97,7 @@ async function sealOneBatch(client: pg.PoolClient, orgId: string | null, options
   if (state.halted_at) return { status: 'halted', sealed: 0, watermark, overwritten: 0 };
 
   const { discoveredSeq } = await getProgress(client);
-  await checkInvariants(client, orgId, watermark, state.head_checksum, options.lateRowWindow ?? 10_000n);
+  await checkInvariants(client, orgId, watermark, state.head_checksum, options.lateRowWindow ?? 1_000n);
 
   const rows = (await client.query<CanonicalRow & { has_chain_values: boolean }>(
     readPendingRows(orgId, watermark, discoveredSeq, options.batchSize),
