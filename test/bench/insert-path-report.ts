@@ -129,7 +129,8 @@ export function insertMarkdown(input: InsertReportInput): string {
     input.environmentMarkdown,
     `- Load: ${input.pgbenchVersion}, \`pgbench --no-vacuum --protocol=prepared --client=${input.clients} ` +
       `--jobs=${input.threads} --time=${input.seconds} --file=<script>\`; ${input.rounds} round(s), ` +
-      `${input.seconds} s per run; within a round every workload runs every variant, in an order rotated each round; ` +
+      `${input.seconds} s per run; within a round every workload runs every variant, in an order rotated each round ` +
+      '(plain and the project always back to back, which goes first alternating); ' +
       'before each run the table is truncated (so every run starts empty) and a CHECKPOINT is taken.',
     `- Other sessions on the server: ${busyRuns.length} of ${measurements.length} runs saw other active client ` +
       `backends at mid-run (at most ${busiest}).`,

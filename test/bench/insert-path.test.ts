@@ -4,6 +4,7 @@
 // the benchmark's business, never a test's.
 import { beforeAll, describe, expect, test } from 'vitest';
 import { createTestDatabase } from '../support/database.ts';
+import { roundOrder } from './insert-path.ts';
 import { medianRatio, type InsertMeasurement } from './insert-path-report.ts';
 import { GENESIS_CHECKSUM, INSERT_VARIANTS, findVariant, type InsertVariant } from './insert-variants.ts';
 import { INSERT_WORKLOADS, statementsFor } from './insert-workloads.ts';
@@ -124,4 +125,16 @@ test('ratios pair the runs of one round', () => {
   });
   const measurements = [m(0, 'plain', 100), m(0, 'x', 90), m(1, 'plain', 200), m(1, 'x', 190), m(2, 'plain', 50), m(2, 'x', 60)];
   expect(medianRatio(measurements, 'x', 'plain', 'w')).toBeCloseTo(0.95);
+});
+
+test('every round runs every variant once, plain and the project back to back', () => {
+  const ids = INSERT_VARIANTS.map((variant) => variant.id);
+  const firsts = new Set<string>();
+  for (let round = 0; round < 2 * ids.length; round++) {
+    const order = roundOrder(INSERT_VARIANTS, round).map((variant) => variant.id);
+    expect([...order].sort()).toEqual([...ids].sort());
+    expect(Math.abs(order.indexOf('plain') - order.indexOf('audit-chain'))).toBe(1);
+    firsts.add(order[0] as string);
+  }
+  expect(firsts.size).toBeGreaterThan(2);
 });

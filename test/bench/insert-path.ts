@@ -8,7 +8,7 @@ import pg from 'pg';
 import { migrate } from '@audit-chain/db';
 import { environmentMarkdown } from './environment.ts';
 import { insertMarkdown, insertTargets, type InsertMeasurement } from './insert-path-report.ts';
-import { INSERT_VARIANTS, type InsertVariant } from './insert-variants.ts';
+import { INSERT_VARIANTS, findVariant, type InsertVariant } from './insert-variants.ts';
 import { INSERT_WORKLOADS, type InsertWorkload } from './insert-workloads.ts';
 import { findPgbench, pgbenchVersion, runPgbench } from './pgbench.ts';
 import type { BenchOptions, BenchSection, SectionReport } from './section.ts';
@@ -18,7 +18,7 @@ const CLIENTS = 32;
 const THREADS = 2;
 
 /**
- * Full: 5 rounds x 18 runs of 2 s, about 3.5 minutes. The machine's background
+ * Full: 5 rounds x 24 runs of 2 s, about 4.5 minutes. The machine's background
  * load comes in bursts, so more, shorter rounds give a steadier median than
  * fewer, longer ones. Quick: one round, under a minute.
  */
@@ -34,8 +34,10 @@ export const insertPathSection: BenchSection = {
 async function runInsertPath(options: BenchOptions): Promise<SectionReport> {
   const pgbench = findPgbench();
   const version = await pgbenchVersion(pgbench);
-  const { rounds, seconds } = options.quick ? QUICK : FULL;
-  const variants = INSERT_VARIANTS;
+  const defaults = options.quick ? QUICK : FULL;
+  const rounds = options.rounds ?? defaults.rounds;
+  const seconds = options.seconds ?? defaults.seconds;
+  const variants = selectVariants(options.variants);
   const workloads = INSERT_WORKLOADS;
 
   const scratch = await createScratchDatabase(options.serverUrl, 'insert');
@@ -79,7 +81,7 @@ async function runInsertPath(options: BenchOptions): Promise<SectionReport> {
 
   const measurements: InsertMeasurement[] = [];
   for (let round = 0; round < rounds; round++) {
-    const order = rotate(variants, round);
+    const order = roundOrder(variants, round);
     for (const workload of workloads) {
       for (const variant of order) {
         const measurement = await measure(variant, workload, round);
@@ -144,7 +146,32 @@ async function countOtherActiveSessions(client: pg.Client, ownDatabase: string):
   return result.rows[0]?.count ?? 0;
 }
 
+/** The targets compare against plain, so plain is always measured. */
+function selectVariants(ids: string[] | undefined): InsertVariant[] {
+  if (!ids) return [...INSERT_VARIANTS];
+  const wanted = new Set(['plain', ...ids]);
+  return [...wanted].map(findVariant);
+}
+
+/**
+ * The order of one workload's runs in a round. The 0.9 target compares the
+ * project with plain, and the machine's background load changes from second to
+ * second, so those two always run back to back (which goes first alternates);
+ * the others, and the pair's place among them, rotate from round to round.
+ */
+export function roundOrder<T extends { id: string }>(variants: readonly T[], round: number): T[] {
+  const pair = ['plain', 'audit-chain'].map((id) => variants.find((v) => v.id === id)).filter((v) => v !== undefined);
+  if (pair.length < 2) return rotate(variants, round);
+  const others = rotate(
+    variants.filter((v) => !pair.includes(v)),
+    round,
+  );
+  const at = round % (others.length + 1);
+  return [...others.slice(0, at), ...(round % 2 === 0 ? pair : pair.reverse()), ...others.slice(at)];
+}
+
 function rotate<T>(items: readonly T[], by: number): T[] {
+  if (items.length === 0) return [];
   const shift = by % items.length;
   return [...items.slice(shift), ...items.slice(0, shift)];
 }

@@ -206,8 +206,51 @@ ${organizationRows('bench_counter_row_counters', 'seq', '0')}`,
     'org\'s counter row, whose row lock is held until commit. No hashing (a worker would seal later).',
 };
 
+// Two informative layouts of the project's own table, for the index budget
+// (DESIGN, "Insert cost is the budget"). LIKE copies the identity (with its own
+// CACHE 1 sequence) but no trigger; audit_logs has no INSERT trigger to copy.
+const auditChainWithListing: InsertVariant = {
+  id: 'audit-chain-listing',
+  label: 'audit-chain, keeping the product\'s listing index as well',
+  table: 'bench_audit_chain_listing',
+  install: `CREATE TABLE bench_audit_chain_listing (LIKE audit_logs INCLUDING ALL);
+${listingIndex('bench_audit_chain_listing')}`,
+  reset: 'TRUNCATE bench_audit_chain_listing RESTART IDENTITY;',
+  informative: true,
+  notes:
+    'audit_logs\' columns, identity and indexes, plus the listing index (org_id, occurred_at): what an adopter pays ' +
+    'who keeps the listing index next to (org_id, chain_seq).',
+};
+
+const auditChainBrinOnly: InsertVariant = {
+  id: 'audit-chain-brin',
+  label: 'audit-chain without the (org_id, chain_seq) B-tree: listing index + BRIN',
+  table: 'bench_audit_chain_brin',
+  install: `CREATE TABLE bench_audit_chain_brin (LIKE audit_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY);
+ALTER TABLE bench_audit_chain_brin ADD PRIMARY KEY (id);
+${listingIndex('bench_audit_chain_brin')}
+CREATE INDEX bench_audit_chain_brin_chain_seq_brin ON bench_audit_chain_brin USING brin (chain_seq);
+CREATE UNIQUE INDEX bench_audit_chain_brin_chain_link_unique ON bench_audit_chain_brin (org_id, prev_checksum)
+  NULLS NOT DISTINCT WHERE prev_checksum IS NOT NULL;`,
+  reset: 'TRUNCATE bench_audit_chain_brin RESTART IDENTITY;',
+  informative: true,
+  notes:
+    'The identity column, the BRIN and the chain-link index of audit_logs, but the product\'s listing index instead ' +
+    'of (org_id, chain_seq): the sealer would find pending rows by a chain_seq range scan (DESIGN), at the price of ' +
+    'per-org reads in chain order.',
+};
+
 /** In report order; the runs are interleaved in a rotating order. */
-export const INSERT_VARIANTS: readonly InsertVariant[] = [plain, auditChain, advisoryLock, commitSeal, counterRow, xidTrigger];
+export const INSERT_VARIANTS: readonly InsertVariant[] = [
+  plain,
+  auditChain,
+  advisoryLock,
+  commitSeal,
+  counterRow,
+  xidTrigger,
+  auditChainWithListing,
+  auditChainBrinOnly,
+];
 
 export function findVariant(id: string): InsertVariant {
   const variant = INSERT_VARIANTS.find((candidate) => candidate.id === id);

@@ -16,11 +16,16 @@ const DEFAULT_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const DOC_PATH = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${SECTIONS.map((s) => s.id).join(',')}] [--write | --no-write]
+                           [--rounds N] [--seconds N] [--variants A,B]
 
-  --quick      shorter runs and fewer rounds (under 2 minutes); prints only, unless --write
-  --only IDS   run only these sections (comma-separated, or repeat the flag)
-  --write      write the results into docs/benchmarks.md (the default without --quick)
-  --no-write   only print
+  --quick         shorter runs and fewer rounds (under 2 minutes); prints only, unless --write
+  --only IDS      run only these sections (comma-separated, or repeat the flag)
+  --write         write the results into docs/benchmarks.md (the default without --quick
+                  and without the overrides below)
+  --no-write      only print
+  --rounds N      override the sections' number of rounds (a focused rerun; prints only)
+  --seconds N     override the sections' seconds per run (prints only)
+  --variants IDS  only these variants, in sections that compare variants (prints only)
 
 Environment: DATABASE_URL (default ${DEFAULT_SERVER_URL}); PGBENCH (path to pgbench).`;
 
@@ -31,6 +36,9 @@ async function main(): Promise<number> {
       only: { type: 'string', multiple: true },
       write: { type: 'boolean' },
       'no-write': { type: 'boolean' },
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+      variants: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -40,7 +48,12 @@ async function main(): Promise<number> {
     return 0;
   }
   const selected = selectSections(values.only?.flatMap((value) => value.split(',')) ?? []);
-  const write = values['no-write'] ? false : (values.write ?? !values.quick);
+  const rounds = positiveInteger('--rounds', values.rounds);
+  const seconds = positiveInteger('--seconds', values.seconds);
+  const variants = values.variants?.flatMap((value) => value.split(','));
+  // A focused or quick run must not replace the recorded full run unless asked to.
+  const partial = values.quick || rounds !== undefined || seconds !== undefined || variants !== undefined;
+  const write = values['no-write'] ? false : (values.write ?? !partial);
   const serverUrl = process.env.DATABASE_URL ?? DEFAULT_SERVER_URL;
 
   const cleanups: (() => Promise<void>)[] = [];
@@ -57,6 +70,9 @@ async function main(): Promise<number> {
   const environment = await readEnvironment(serverUrl);
   const options: BenchOptions = {
     quick: values.quick ?? false,
+    rounds,
+    seconds,
+    variants,
     serverUrl,
     command: commandLine(),
     environment,
@@ -99,6 +115,13 @@ function selectSections(ids: string[]): BenchSection[] {
     if (!section) throw new Error(`unknown section "${id}": want one of ${SECTIONS.map((s) => s.id).join(', ')}`);
     return section;
   });
+}
+
+function positiveInteger(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${flag} wants a positive integer, got ${value}`);
+  return parsed;
 }
 
 /** How the reader would type this run: through npm when npm started it. */

@@ -6,6 +6,11 @@ import type { BenchEnvironment } from './environment.ts';
 export interface BenchOptions {
   /** `--quick`: fewer rounds and shorter runs, for a smoke check (under 2 minutes in all). */
   quick: boolean;
+  /** `--rounds N` / `--seconds N`: override the section's own choice (for focused reruns). */
+  rounds?: number;
+  seconds?: number;
+  /** `--variants a,b`: measure only these variants, for sections that compare variants. */
+  variants?: string[];
   /** The server to create scratch databases on (DATABASE_URL). */
   serverUrl: string;
   /** The command line as a reader would repeat it, for the report. */
