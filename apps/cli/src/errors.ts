@@ -2,9 +2,29 @@
 // connection failures say where and why, database errors carry their SQLSTATE,
 // configuration errors say what to set.
 
-/** An error whose message is already written for the operator. */
+/** An error whose message is already written for the operator; the process exits with `exitCode` (default 1). */
 export class CliError extends Error {
   override name = 'CliError';
+  readonly exitCode: number;
+  constructor(message: string, options: { exitCode?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.exitCode = options.exitCode ?? 1;
+  }
+}
+
+/** Any error, given a specific exit status (e.g. 2: "could not run"); it is described as the wrapped error. */
+export class ExitCodeError extends Error {
+  override name = 'ExitCodeError';
+  readonly exitCode: number;
+  constructor(exitCode: number, cause: unknown) {
+    super(describeError(cause), { cause });
+    this.exitCode = exitCode;
+  }
+}
+
+/** The exit status for an error a command threw. */
+export function exitCodeOf(error: unknown): number {
+  return error instanceof CliError || error instanceof ExitCodeError ? error.exitCode : 1;
 }
 
 interface NetError extends Error {
@@ -31,6 +51,7 @@ export function describeError(error: unknown): string {
 
 function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
+  if (error instanceof ExitCodeError) return error.message;
   if (error.name === 'ConfigError' || error instanceof CliError) return error.message;
 
   const net = describeNetError(error as NetError);

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { createContext, type CliIo, type RegisterCommand } from './context.ts';
-import { describeError } from './errors.ts';
+import { describeError, exitCodeOf } from './errors.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerSeal } from './commands/seal.ts';
 import { registerWorker } from './commands/worker.ts';
@@ -41,7 +41,7 @@ export async function main(argv: string[], io: CliIo = { env: process.env, stdou
     if (error instanceof CommanderError) return error.exitCode;
     io.stderr.write(`audit-chain: ${describeError(error)}\n`);
     if (io.env.AUDIT_CHAIN_DEBUG === '1') io.stderr.write(`${stackOf(error)}\n`);
-    return 1;
+    return exitCodeOf(error);
   }
 }
 
