@@ -230,3 +230,128 @@ export const auditChainVerifyStatus = pgTable(
   },
   (t) => [unique('audit_chain_verify_status_org_unique').on(t.orgId).nullsNotDistinct()],
 );
+
+/**
+ * One row per retention cut: the rows of one chain up to and including cut_seq
+ * are deleted, after a signed checkpoint naming the row at cut_seq was recorded
+ * and exported (docs/operations-lifecycle.md). A DELETE on audit_logs passes the
+ * append-only triggers only for rows covered by the cuts its transaction names;
+ * only the retention functions (SECURITY DEFINER) insert here.
+ */
+export const auditChainRetentionCuts = pgTable(
+  'audit_chain_retention_cuts',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    orgId: uuid('org_id'),
+    /** chain_seq of the last row deleted: the checkpoint's chain_seq. */
+    cutSeq: bigint('cut_seq', { mode: 'number' }).notNull(),
+    /** audit_chain_checkpoints.id of the signed checkpoint at the cut. */
+    checkpointId: bigint('checkpoint_id', { mode: 'number' }).notNull(),
+    checksum: text('checksum').notNull(),
+    /** Rows of the chain up to the cut, counted from its genesis (the checkpoint's sealed_count). */
+    sealedCount: bigint('sealed_count', { mode: 'number' }).notNull(),
+    /** Every row deleted by this cut has recorded_at before this. */
+    olderThan: timestamp('older_than', { withTimezone: true, precision: 6 }).notNull(),
+    deletedRows: bigint('deleted_rows', { mode: 'number' }).notNull().default(0),
+    /** Partitions dropped whole by the transaction that made this cut. */
+    droppedPartitions: text('dropped_partitions').array(),
+    cutBy: text('cut_by').notNull().default(sql`session_user`),
+    cutAt: timestamp('cut_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('audit_chain_retention_cuts_org_seq_idx').on(t.orgId, t.cutSeq)],
+);
+
+/**
+ * The redaction marker: one row per audit row whose personal fields
+ * (actor_email, ip_address, user_agent) and pii_salt were erased by
+ * audit_chain_redact(). Verification reads a row as redacted exactly when it has
+ * a row here; only audit_chain_redact() (SECURITY DEFINER) inserts here.
+ */
+export const auditChainRedactions = pgTable('audit_chain_redactions', {
+  chainSeq: bigint('chain_seq', { mode: 'number' }).primaryKey(),
+  rowId: uuid('row_id').notNull(),
+  orgId: uuid('org_id'),
+  /** The personal fields that held a value and were erased. */
+  fields: text('fields').array().notNull(),
+  reason: text('reason'),
+  /** The login role (session_user) that asked for it. */
+  redactedBy: text('redacted_by').notNull(),
+  redactedAt: timestamp('redacted_at', { withTimezone: true }).notNull().defaultNow(),
+  /** The redacting transaction: the append-only trigger lets the erasure through only in it. */
+  xactId: bigint('xact_id', { mode: 'number' }).notNull(),
+  /** The audit row (in the same chain) that records this redaction. */
+  auditRowId: uuid('audit_row_id').notNull(),
+});
+
+/** One row per adopted legacy audit table: the adoption's plan and how far it got, so it resumes. */
+export const auditChainAdoptions = pgTable('audit_chain_adoptions', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  /** The legacy table as named when adoption started (schema-qualified). */
+  sourceTable: text('source_table').notNull().unique('audit_chain_adoptions_source_unique'),
+  /** Where the legacy table (with its old checksums) is kept after the switch. */
+  archiveTable: text('archive_table'),
+  /** { columns: { audit_logs column: legacy column or literal }, order: [...], legacy checksum columns, id column }. */
+  plan: jsonb('plan').notNull(),
+  /** copying | switched | done */
+  status: text('status').notNull().default('copying'),
+  /** Definitions of the legacy triggers adoption dropped, for the record. */
+  droppedTriggers: jsonb('dropped_triggers'),
+  /** Rows in the legacy table when adoption started (before live inserts were captured). */
+  historicalRows: bigint('historical_rows', { mode: 'number' }),
+  /** Keyset position of the historical copy: the last (timestamp, id) copied. */
+  cursorAt: timestamp('cursor_at', { withTimezone: true, precision: 6 }),
+  cursorId: text('cursor_id'),
+  /** Last audit_chain_adoption_queue.seq copied. */
+  queueCursor: bigint('queue_cursor', { mode: 'number' }).notNull().default(0),
+  copiedRows: bigint('copied_rows', { mode: 'number' }).notNull().default(0),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  switchedAt: timestamp('switched_at', { withTimezone: true }),
+  finishedAt: timestamp('finished_at', { withTimezone: true }),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Ids of rows written to a legacy table while it is being adopted, in insert order. */
+export const auditChainAdoptionQueue = pgTable(
+  'audit_chain_adoption_queue',
+  {
+    seq: bigint('seq', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    adoptionId: bigint('adoption_id', { mode: 'number' }).notNull(),
+    legacyId: text('legacy_id').notNull(),
+  },
+  (t) => [unique('audit_chain_adoption_queue_legacy_unique').on(t.adoptionId, t.legacyId)],
+);
+
+/** The old insert-time checksums of adopted rows, kept for the record beside the row they became. */
+export const auditChainLegacyLinks = pgTable(
+  'audit_chain_legacy_links',
+  {
+    chainSeq: bigint('chain_seq', { mode: 'number' }).primaryKey(),
+    rowId: uuid('row_id').notNull(),
+    orgId: uuid('org_id'),
+    adoptionId: bigint('adoption_id', { mode: 'number' }).notNull(),
+    /** The legacy primary key, as text. */
+    legacyId: text('legacy_id').notNull(),
+    legacyPrevChecksum: text('legacy_prev_checksum'),
+    legacyChecksum: text('legacy_checksum'),
+  },
+  (t) => [unique('audit_chain_legacy_links_legacy_unique').on(t.adoptionId, t.legacyId)],
+);
+
+/**
+ * The no-fork guarantee on a partitioned audit_logs, where a unique index must
+ * include the partition key: every predecessor a sealed row links to is claimed
+ * here once per chain, by a trigger on the partitioned table's UPDATE
+ * (audit_chain_partition_* functions).
+ */
+export const auditChainLinkClaims = pgTable(
+  'audit_chain_link_claims',
+  {
+    orgId: uuid('org_id'),
+    prevChecksum: text('prev_checksum').notNull(),
+    chainSeq: bigint('chain_seq', { mode: 'number' }).notNull(),
+  },
+  (t) => [
+    unique('audit_chain_link_claims_unique').on(t.orgId, t.prevChecksum).nullsNotDistinct(),
+    index('audit_chain_link_claims_seq_idx').on(t.chainSeq),
+  ],
+);
