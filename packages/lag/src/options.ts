@@ -8,8 +8,11 @@ export interface LagOptions {
   oldestProbeChains?: number;
   /** How many chain_seq values above the discovered position the overall probe looks at. */
   aboveDiscoveredWindow?: bigint;
-  /** An earlier reading of the sealed-row total, for throughput. */
-  previous?: SealedSample;
+  /**
+   * An earlier reading of the sealed-row total, for throughput; or a function
+   * choosing one given this reading's time (the database clock).
+   */
+  previous?: SealedSample | ((generatedAt: string) => SealedSample | undefined);
 }
 
 /** The sealed-row total at a time (generated_at of the reading). */

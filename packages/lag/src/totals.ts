@@ -16,7 +16,7 @@ import type { HorizonLag, LagTotals, OldestPending, Throughput } from './types.t
 export interface TotalsOptions {
   oldestProbeChains: number;
   aboveDiscoveredWindow: bigint;
-  previous?: SealedSample | undefined;
+  previous?: SealedSample | ((generatedAt: string) => SealedSample | undefined) | undefined;
 }
 
 export async function readTotals(db: Queryable, generatedAt: string, horizon: HorizonLag, options: TotalsOptions): Promise<LagTotals> {
@@ -48,7 +48,7 @@ export async function readTotals(db: Queryable, generatedAt: string, horizon: Ho
     sealed_rows: sealedRows,
     oldest_pending: oldestOf([oldestOfChains, aboveRow], exact),
     halted_chains: num(sums.halted),
-    throughput: options.previous ? throughput(options.previous, { sealed_rows: sealedRows, at: generatedAt }) : null,
+    throughput: measureThroughput(options.previous, { sealed_rows: sealedRows, at: generatedAt }),
   };
 }
 
@@ -64,6 +64,11 @@ function oldestOf(rows: (OldestPendingRow | undefined)[], exact: boolean): Oldes
     age_seconds: round3(oldest.age),
     exact,
   };
+}
+
+function measureThroughput(previous: TotalsOptions['previous'], current: SealedSample): Throughput | null {
+  const earlier = typeof previous === 'function' ? previous(current.at) : previous;
+  return earlier ? throughput(earlier, current) : null;
 }
 
 /** Rows sealed per second between two readings of the sealed-row total; null when they are not in time order. */

@@ -23,7 +23,7 @@ import {
 import { withSnapshot } from './snapshot.ts';
 import { readCheckpoints, readNow, readRecentVerifications } from './system-queries.ts';
 import { readTotals } from './totals.ts';
-import type { ChainDetail, ChainLag, CheckpointsPage, LagOverview, LagStatus, VerificationsPage } from './types.ts';
+import type { ChainDetail, ChainLag, CheckpointsPage, HorizonLag, LagOverview, LagStatus, LagTotals, VerificationsPage } from './types.ts';
 
 export const MAX_PAGE = 500;
 
@@ -38,6 +38,15 @@ export async function getLagOverview(
     const totals = await readTotals(db, generatedAt, horizon, o);
     const chains = await readChainsPage(db, Math.min(page.limit, MAX_PAGE), page.cursor);
     return { generated_at: generatedAt, horizon, totals, chains: chains.chains, next_cursor: chains.nextCursor };
+  });
+}
+
+/** Horizon and totals only: what the API samples for its hour of history. */
+export async function getLagTotals(pool: pg.Pool, options: LagOptions = {}): Promise<{ generated_at: string; horizon: HorizonLag; totals: LagTotals }> {
+  const o = resolveOptions(options);
+  return withSnapshot(pool, async (db) => {
+    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds);
+    return { generated_at: generatedAt, horizon, totals: await readTotals(db, generatedAt, horizon, o) };
   });
 }
 
