@@ -3,6 +3,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from '@audit-chain/config';
 import type { Pool } from '@audit-chain/db';
+import { registerAdmin } from './admin/index.ts';
 import { ApiError, handleError, notFound, sendError } from './errors.ts';
 import { isDateTime, isIpAddress, isUuid } from './formats.ts';
 import { registerHealth } from './routes/health.ts';
@@ -16,6 +17,8 @@ export interface ServerDeps {
   logger?: FastifyServerOptions['logger'];
   /** How long /readyz waits for the database. */
   readyTimeoutMs?: number;
+  /** How often the admin surface samples the lag for its chart (default 10 s; 0: off). */
+  adminSampleIntervalMs?: number;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -62,5 +65,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     bodyLimitBytes: api.bodyLimitBytes,
   });
   registerListEvents(app, { pool: deps.pool, readToken: api.writeToken });
+  registerAdmin(app, { pool: deps.pool, api, sampleIntervalMs: deps.adminSampleIntervalMs });
   return app;
 }

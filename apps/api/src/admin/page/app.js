@@ -1,0 +1,234 @@
+// The admin page: reads the admin JSON API with the token kept in this tab's
+// sessionStorage and redraws every few seconds. No framework and no external
+// resources, so it works offline and under a strict Content-Security-Policy.
+// Every value is inserted as text (never as HTML): queries and application
+// names come from pg_stat_activity and are not trusted.
+'use strict';
+
+const TOKEN_KEY = 'audit-chain-admin-token';
+const REFRESH_MS = 5000;
+const PAGE_SIZE = 50;
+const SVG = 'http://www.w3.org/2000/svg';
+
+const $ = (id) => document.getElementById(id);
+const field = (name) => document.querySelector(`[data-field="${name}"]`);
+let cursor = null;
+let nextCursor = null;
+let timer = null;
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** A token passed once in the fragment (#token=...) is stored and removed from the address bar; fragments never reach the server. */
+function takeTokenFromFragment() {
+  const match = /^#token=(.+)$/.exec(location.hash);
+  if (!match) return;
+  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+  history.replaceState(null, '', location.pathname + location.search);
+}
+
+class AuthError extends Error {}
+
+async function api(path) {
+  const response = await fetch(path, { headers: { authorization: `Bearer ${token()}` }, cache: 'no-store' });
+  const body = await response.json().catch(() => ({}));
+  if (response.status === 401 || response.status === 403) throw new AuthError(body.message || `HTTP ${response.status}`);
+  if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
+  return body;
+}
+
+function age(seconds) {
+  if (seconds === null || seconds === undefined) return '-';
+  if (seconds < 10) return `${seconds.toFixed(1)}s`;
+  if (seconds < 60) return `${Math.floor(seconds)}s`;
+  const s = Math.floor(seconds);
+  const pad = (n) => String(n).padStart(2, '0');
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86400)}d${pad(Math.floor((s % 86400) / 3600))}h`;
+}
+
+const count = (n) => Number(n).toLocaleString('en-US');
+
+function setText(name, text, value) {
+  const element = field(name);
+  element.textContent = text;
+  if (value !== undefined) element.dataset.value = String(value);
+}
+
+function cell(row, text, options = {}) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (options.num) td.className = 'num';
+  if (options.cls) td.className = options.cls;
+  if (options.field) td.dataset.field = options.field;
+  if (options.value !== undefined) td.dataset.value = String(options.value);
+  row.appendChild(td);
+  return td;
+}
+
+function renderSummary(overview, status) {
+  const h = overview.horizon;
+  setText('horizon', `${h.horizon_seq} of ${h.head_seq}`, h.horizon_seq);
+  setText('horizon-state', h.state === 'caught_up' ? 'caught up' : `${h.lag_seq} behind, held ${age(h.held_seconds)}: ${h.state.replace('_', ' ')}`, h.state);
+  const t = overview.totals;
+  setText('total-pending', count(t.pending_rows), t.pending_rows);
+  setText('total-pending-detail', `${count(t.pending_rows_discovered)} in ${t.chains_with_pending} chains + ${count(t.pending_above_discovered)} above discovery`);
+  setText('oldest-pending', t.oldest_pending ? age(t.oldest_pending.age_seconds) : '-', t.oldest_pending ? t.oldest_pending.chain_seq : '');
+  setText('oldest-pending-chain', t.oldest_pending ? `chain ${t.oldest_pending.chain} #${t.oldest_pending.chain_seq}${t.oldest_pending.exact ? '' : ' (or older)'}` : 'nothing pending');
+  setText('sealed-rows', count(t.sealed_rows), t.sealed_rows);
+  setText('throughput', t.throughput ? `${t.throughput.rows_per_second} rows/s over ${age(t.throughput.window_seconds)}` : 'throughput: collecting samples');
+  const w = status.workers;
+  setText('workers', `${w.alive} alive`, w.alive);
+  setText('worker-errors', `${w.stale} stale, ${count(w.errors)} errors`);
+  const cp = status.last_checkpoint;
+  setText('checkpoint', cp ? `${age(cp.age_seconds)} ago (chain ${cp.chain} #${cp.chain_seq}); ${count(cp.rows_since)} rows since` : 'none recorded');
+  const v = status.last_verification;
+  setText('verification', v ? `${v.status} ${age(v.age_seconds)} ago: ${v.breaks_found} breaks in ${count(v.rows_checked)} rows` : 'never run');
+  setText('halted', String(status.halted.count), status.halted.count);
+
+  const holders = $('holders');
+  holders.replaceChildren();
+  for (const holder of h.holders) {
+    const row = document.createElement('tr');
+    row.dataset.pid = String(holder.pid);
+    cell(row, holder.pid === null ? 'prepared' : String(holder.pid));
+    cell(row, holder.application_name || '');
+    cell(row, holder.user_name || '');
+    cell(row, holder.state || '');
+    cell(row, age(holder.xact_age_seconds), { num: true });
+    cell(row, holder.query || '', { cls: 'query' });
+    holders.appendChild(row);
+  }
+  $('holders-section').hidden = h.holders.length === 0;
+}
+
+function renderChains(overview) {
+  const body = $('chains');
+  body.replaceChildren();
+  for (const chain of overview.chains) {
+    const row = document.createElement('tr');
+    row.dataset.chain = chain.chain;
+    if (chain.halted) row.className = 'halted';
+    cell(row, chain.chain, { field: 'chain' });
+    cell(row, count(chain.pending_rows), { num: true, field: 'pending_rows', value: chain.pending_rows });
+    cell(row, age(chain.oldest_pending && chain.oldest_pending.age_seconds), { num: true, field: 'oldest_pending' });
+    cell(row, chain.watermark_seq, { num: true, field: 'watermark_seq', value: chain.watermark_seq });
+    cell(row, chain.head_seq, { num: true, field: 'head_seq', value: chain.head_seq });
+    cell(row, count(chain.sealed_rows), { num: true, field: 'sealed_rows', value: chain.sealed_rows });
+    cell(row, chain.last_seal_age_seconds === null ? '-' : `${age(chain.last_seal_age_seconds)} ago`, { num: true });
+    cell(row, chain.last_checkpoint ? `${age(chain.last_checkpoint.age_seconds)} ago` : '-', { num: true });
+    const v = chain.last_verification;
+    cell(row, v ? (v.breaks_found > 0 ? `${v.breaks_found} breaks` : 'clean') : '-');
+    cell(row, chain.halted ? `halted: ${chain.halted.reason || ''}` : '');
+    body.appendChild(row);
+  }
+  nextCursor = overview.next_cursor;
+  $('next-page').disabled = nextCursor === null;
+  $('first-page').disabled = cursor === null;
+}
+
+function svg(name, attributes, text) {
+  const element = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, String(value));
+  if (text !== undefined) element.textContent = text;
+  return element;
+}
+
+/** Total pending rows (left axis, solid) and oldest pending age (right axis, dashed) over the last hour. */
+function renderChart(history) {
+  const chart = $('chart');
+  chart.replaceChildren();
+  const W = 900, H = 240, left = 60, right = 60, top = 20, bottom = 30;
+  const samples = history.samples;
+  const end = samples.length ? Date.parse(samples[samples.length - 1].at) : Date.now();
+  const start = end - 3600 * 1000;
+  const x = (at) => left + ((Date.parse(at) - start) / (end - start)) * (W - left - right);
+  const maxPending = Math.max(1, ...samples.map((s) => s.pending_rows));
+  const maxAge = Math.max(1, ...samples.map((s) => s.oldest_pending_age_seconds || 0));
+  const yP = (v) => H - bottom - (v / maxPending) * (H - top - bottom);
+  const yA = (v) => H - bottom - (v / maxAge) * (H - top - bottom);
+
+  for (let minutes = 0; minutes <= 60; minutes += 15) {
+    const gx = left + (minutes / 60) * (W - left - right);
+    chart.appendChild(svg('line', { class: 'grid', x1: gx, y1: top, x2: gx, y2: H - bottom }));
+    chart.appendChild(svg('text', { x: gx, y: H - 10, 'text-anchor': 'middle' }, minutes === 60 ? 'now' : `-${60 - minutes}m`));
+  }
+  chart.appendChild(svg('line', { class: 'grid', x1: left, y1: H - bottom, x2: W - right, y2: H - bottom }));
+  chart.appendChild(svg('text', { x: left - 6, y: top + 4, 'text-anchor': 'end' }, count(maxPending)));
+  chart.appendChild(svg('text', { x: left - 6, y: H - bottom, 'text-anchor': 'end' }, '0'));
+  chart.appendChild(svg('text', { x: W - right + 6, y: top + 4 }, age(maxAge)));
+  chart.appendChild(svg('text', { x: W - right + 6, y: H - bottom }, '0s'));
+  chart.appendChild(svg('text', { x: left, y: 12, class: 'legend' }, '— pending rows (left)   - - oldest pending age (right)'));
+
+  if (samples.length < 2) {
+    const every = history.interval_seconds ? ` (one every ${history.interval_seconds}s)` : '';
+    chart.appendChild(svg('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' }, `collecting samples${every}`));
+    return;
+  }
+  const points = (y, value) => samples.map((s) => `${x(s.at).toFixed(1)},${y(value(s)).toFixed(1)}`).join(' ');
+  chart.appendChild(svg('polyline', { class: 'pending', points: points(yP, (s) => s.pending_rows), 'data-series': 'pending' }));
+  chart.appendChild(svg('polyline', { class: 'age', points: points(yA, (s) => s.oldest_pending_age_seconds || 0), 'data-series': 'age' }));
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  try {
+    const query = `limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+    const [overview, status, history] = await Promise.all([api(`v1/lag?${query}`), api('v1/status'), api('v1/history')]);
+    renderSummary(overview, status);
+    renderChains(overview);
+    renderChart(history);
+    $('load-error').hidden = true;
+    $('refresh').textContent = `updated ${new Date().toLocaleTimeString()}, every ${REFRESH_MS / 1000}s`;
+    document.body.dataset.loaded = overview.generated_at;
+  } catch (error) {
+    if (error instanceof AuthError) {
+      showTokenForm(error.message);
+      return;
+    }
+    $('load-error').textContent = `could not refresh: ${error.message}`;
+    $('load-error').hidden = false;
+  }
+  timer = setTimeout(refresh, REFRESH_MS);
+}
+
+function showTokenForm(message) {
+  clearTimeout(timer);
+  $('content').hidden = true;
+  $('forget').hidden = true;
+  $('token-form').hidden = false;
+  $('token-error').textContent = message || '';
+  $('token').focus();
+}
+
+function showContent() {
+  $('token-form').hidden = true;
+  $('content').hidden = false;
+  $('forget').hidden = false;
+  refresh();
+}
+
+$('token-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());
+  $('token').value = '';
+  showContent();
+});
+$('forget').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  showTokenForm('');
+});
+$('next-page').addEventListener('click', () => {
+  cursor = nextCursor;
+  refresh();
+});
+$('first-page').addEventListener('click', () => {
+  cursor = null;
+  refresh();
+});
+
+takeTokenFromFragment();
+if (token()) showContent();
+else showTokenForm('');

@@ -1,0 +1,144 @@
+// The lag model in the Prometheus text format. A fresh registry per scrape
+// (never prom-client's global default): the per-organization series are the
+// worst N chains of this scrape, so an organization that left the top N must
+// not linger with a stale value.
+//
+// Per-organization series carry org_id (a uuid, or "system" for the NULL-org
+// chain); where a total makes sense the same metric has one more series with
+// org_id="_total" over every chain, not only the N shown. Aggregate with
+// {org_id!="_total"} or, better, read the _total series.
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { ChainLag, LagStatus, MetricsSnapshot } from '@audit-chain/lag';
+
+export const TOTAL = '_total';
+
+type Sample = [labels: Record<string, string>, value: number];
+
+interface MetricSpec {
+  name: string;
+  help: string;
+  samples: Sample[];
+}
+
+const perChain = (top: ChainLag[], value: (chain: ChainLag) => number | null): Sample[] =>
+  top.flatMap((chain) => {
+    const v = value(chain);
+    return v === null ? [] : [[{ org_id: chain.chain }, v] as Sample];
+  });
+
+const seconds = (iso: string | null | undefined): number | null => (iso ? Date.parse(iso) / 1000 : null);
+
+function gauges(status: LagStatus, top: ChainLag[]): MetricSpec[] {
+  const { horizon, totals, workers } = status;
+  const total = (value: number): Sample => [{ org_id: TOTAL }, value];
+  const oldestHolder = horizon.holders.reduce((max, holder) => Math.max(max, holder.xact_age_seconds ?? 0), 0);
+  const global = (name: string, help: string, value: number | null): MetricSpec => ({ name, help, samples: value === null ? [] : [[{}, value]] });
+  return [
+    {
+      name: 'audit_chain_pending_rows',
+      help: 'Rows not sealed yet. Per chain: counted by discovery and unsealed. _total: those plus chain_seq values above the discovered position (an upper bound).',
+      samples: [...perChain(top, (c) => c.pending_rows), total(totals.pending_rows)],
+    },
+    {
+      name: 'audit_chain_oldest_pending_age_seconds',
+      help: 'Age of the oldest pending row (recorded_at to now); 0 when nothing is pending.',
+      samples: [...perChain(top, (c) => c.oldest_pending?.age_seconds ?? 0), total(totals.oldest_pending?.age_seconds ?? 0)],
+    },
+    { name: 'audit_chain_watermark_seq', help: 'chain_seq of the last sealed row of the chain.', samples: perChain(top, (c) => Number(c.watermark_seq)) },
+    {
+      name: 'audit_chain_head_seq',
+      help: 'Highest chain_seq discovery has seen in the chain; _total: the last chain_seq handed out by the sequence.',
+      samples: [...perChain(top, (c) => Number(c.head_seq)), total(Number(horizon.head_seq))],
+    },
+    { name: 'audit_chain_last_seal_timestamp_seconds', help: 'When the chain was last sealed (Unix time).', samples: perChain(top, (c) => seconds(c.last_sealed_at)) },
+    {
+      name: 'audit_chain_last_checkpoint_age_seconds',
+      help: 'Age of the chain\'s latest recorded signed checkpoint; _total: age of the newest checkpoint of any chain.',
+      samples: [
+        ...perChain(top, (c) => c.last_checkpoint?.age_seconds ?? null),
+        ...(status.last_checkpoint ? [total(status.last_checkpoint.age_seconds)] : []),
+      ],
+    },
+    {
+      name: 'audit_chain_rows_since_checkpoint',
+      help: 'Rows sealed since the chain\'s latest checkpoint: not yet anchored outside the database.',
+      samples: perChain(top, (c) => (c.last_checkpoint ? c.last_checkpoint.rows_since : c.sealed_rows)),
+    },
+    {
+      name: 'audit_chain_verification_breaks',
+      help: 'Breaks found by the latest verification of the chain; _total: summed over every chain.',
+      samples: [...perChain(top, (c) => c.last_verification?.breaks_found ?? null), total(status.verification.breaks)],
+    },
+    global('audit_chain_chains', 'Chains (organizations, and the system chain) with a chain state.', totals.chains),
+    global('audit_chain_chains_with_pending', 'Chains with discovered rows that are not sealed yet.', totals.chains_with_pending),
+    global('audit_chain_chains_with_breaks', 'Chains whose latest verification found breaks.', status.verification.chains_with_breaks),
+    global('audit_chain_halted_chains', 'Chains whose sealing stopped on a broken invariant.', status.halted.count),
+    global('audit_chain_horizon_seq', 'The safe horizon: every chain_seq at or below it is final.', Number(horizon.horizon_seq)),
+    global('audit_chain_discovered_seq', 'Rows up to this chain_seq are counted into their chains.', Number(horizon.discovered_seq)),
+    global('audit_chain_horizon_lag_seq', 'Sequence head minus the safe horizon, in chain_seq values.', Number(horizon.lag_seq)),
+    global('audit_chain_horizon_held_seconds', 'How long the horizon has stood still while behind the head; 0 when caught up.', horizon.held_seconds),
+    global('audit_chain_horizon_holders', 'Open audit-writing transactions while the horizon is behind the head.', horizon.holders.length),
+    global('audit_chain_horizon_oldest_holder_seconds', 'Age of the oldest open audit-writing transaction holding the horizon; 0 when none.', oldestHolder),
+    global('audit_chain_workers_alive', 'Sealing workers with a recent heartbeat.', workers.alive),
+    global('audit_chain_workers_stale', 'Sealing workers not stopped but without a recent heartbeat (crashed or hung).', workers.stale),
+    global('audit_chain_worker_last_heartbeat_age_seconds', 'Age of the freshest heartbeat of a running worker.', workers.last_heartbeat_age_seconds),
+    global('audit_chain_last_verification_timestamp_seconds', 'When the last verification run finished (Unix time).', seconds(status.last_verification?.finished_at)),
+    global(
+      'audit_chain_last_verification_failed',
+      'Whether the last finished verification run could not run (1) or ran (0).',
+      status.last_verification ? Number(status.last_verification.status === 'failed') : null,
+    ),
+  ];
+}
+
+/** Builds the registry for one scrape. */
+export function buildRegistry(snapshot: MetricsSnapshot): Registry {
+  const registry = new Registry();
+  const { status, top } = snapshot;
+  for (const spec of gauges(status, top)) {
+    // An unknown value is left out rather than exported as 0 (prom-client's
+    // default for an unlabelled gauge), which would look like a fresh heartbeat.
+    if (spec.samples.length === 0) continue;
+    const labelNames = [...new Set(spec.samples.flatMap(([labels]) => Object.keys(labels)))];
+    const gauge = new Gauge({ name: spec.name, help: spec.help, labelNames, registers: [registry] });
+    for (const [labels, value] of spec.samples) gauge.set(labels, value);
+  }
+  const sealed = new Counter({ name: 'audit_chain_sealed_rows_total', help: 'Rows sealed, over every chain (sum of sealed_count).', registers: [registry] });
+  sealed.inc(status.totals.sealed_rows);
+  const errors = new Counter({
+    name: 'audit_chain_worker_errors_total',
+    help: 'Errors counted by sealing workers (database errors retried, invariants broken), over every worker row.',
+    registers: [registry],
+  });
+  errors.inc(status.workers.errors);
+  registry.registerMetric(latencyHistogram(status) as never);
+  return registry;
+}
+
+/**
+ * The workers' merged seal-latency histogram as it is: prom-client's
+ * Histogram can only observe values, not take counts that were aggregated
+ * elsewhere, so this is a collector returning the series directly.
+ */
+function latencyHistogram(status: LagStatus) {
+  const name = 'audit_chain_seal_latency_seconds';
+  const latency = status.seal_latency;
+  const values = [
+    ...latency.buckets.map((bucket) => ({
+      metricName: `${name}_bucket`,
+      labels: { le: bucket.le_ms === null ? '+Inf' : String(bucket.le_ms / 1000) },
+      value: bucket.count,
+    })),
+    { metricName: `${name}_sum`, labels: {}, value: latency.sum_ms / 1000 },
+    { metricName: `${name}_count`, labels: {}, value: latency.count },
+  ];
+  const metric = {
+    name,
+    help: 'Time from a row\'s insert (recorded_at) to its seal, merged over every worker row.',
+    type: 'histogram',
+    aggregator: 'sum',
+    get: async () => ({ name, help: metric.help, type: 'histogram', aggregator: 'sum', values }),
+    reset: () => {},
+  };
+  return metric;
+}
