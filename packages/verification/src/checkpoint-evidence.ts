@@ -1,0 +1,126 @@
+// Gathers the checkpoints verification compares chains with: the exported
+// directory (the evidence) and the copy in audit_chain_checkpoints (a
+// convenience that may lack nothing the export has, or hold what an export
+// missed). Every one is checked against the keyring; only those whose
+// signature holds are trusted, wherever they came from.
+import type pg from 'pg';
+import { checkCheckpoints, checkpointPayload, type CheckpointBody, type CheckpointPublicKey } from '@audit-chain/chain';
+import { listCheckpointFiles, readCheckpointLines } from './directory-sink.ts';
+import { readCheckpointPage } from './checkpoint-queries.ts';
+import { storedCheckpointLine } from './stored-checkpoint.ts';
+import { chainId, type RunBreak } from './run-types.ts';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+export interface CheckpointSources {
+  /** Directory sink folders to read. A required one that does not exist is an error; an optional one is a warning. */
+  directories: readonly { path: string; required: boolean }[];
+  /** Also read the copy in audit_chain_checkpoints. */
+  table: boolean;
+}
+
+export interface CheckpointSourceStats {
+  source: string;
+  read: number;
+  trusted: number;
+  rejected: number;
+}
+
+export interface CheckpointEvidence {
+  /** Trusted checkpoints by chain id ('system' or the org id), each once. */
+  trusted: Map<string, CheckpointBody[]>;
+  /** Checkpoints that are not trusted (bad signature, unknown key), with where they were read. */
+  breaks: RunBreak[];
+  sources: CheckpointSourceStats[];
+  warnings: string[];
+}
+
+export class CheckpointSourceError extends Error {
+  override name = 'CheckpointSourceError';
+}
+
+const BATCH = 500;
+
+/**
+ * `orgId` narrows to one chain (undefined: all). Untrusted entries whose chain
+ * cannot be read (a torn or garbled line) are reported whatever the scope.
+ */
+export async function gatherCheckpoints(
+  db: Queryable,
+  keyring: readonly CheckpointPublicKey[],
+  sources: CheckpointSources,
+  orgId?: string | null,
+): Promise<CheckpointEvidence> {
+  const evidence: CheckpointEvidence = { trusted: new Map(), breaks: [], sources: [], warnings: [] };
+  const seen = new Set<string>();
+  const inScope = (org: string | null | undefined) => org === undefined || orgId === undefined || org === orgId;
+
+  const take = (entries: { value: unknown; source: string }[], stats: CheckpointSourceStats) => {
+    const { trusted, breaks } = checkCheckpoints(
+      entries.map((entry) => entry.value),
+      keyring,
+    );
+    stats.read += entries.length;
+    stats.rejected += breaks.length;
+    stats.trusted += trusted.length;
+    for (const checkpoint of trusted) {
+      if (!inScope(checkpoint.org_id)) continue;
+      // Ed25519 signatures are deterministic: the same body under the same key is the same checkpoint.
+      const key = checkpointPayload(checkpoint);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const id = chainId(checkpoint.org_id);
+      evidence.trusted.set(id, [...(evidence.trusted.get(id) ?? []), checkpoint]);
+    }
+    for (const untrusted of breaks) {
+      if (!inScope(untrusted.orgId)) continue;
+      const { index, orgId: claimed, ...chainBreak } = untrusted;
+      const source = entries[index]!.source;
+      evidence.breaks.push({ ...chainBreak, orgId: claimed, source, message: `${source}: ${chainBreak.message}` });
+    }
+  };
+
+  for (const directory of sources.directories) {
+    const files = await listCheckpointFiles(directory.path);
+    if (files === null) {
+      if (directory.required) throw new CheckpointSourceError(`checkpoint directory ${directory.path}: no such directory`);
+      evidence.warnings.push(`no checkpoint directory at ${directory.path}: only the checkpoints recorded in the database are checked`);
+      continue;
+    }
+    const stats: CheckpointSourceStats = { source: directory.path, read: 0, trusted: 0, rejected: 0 };
+    let batch: { value: unknown; source: string }[] = [];
+    for await (const { line, source } of readCheckpointLines(directory.path, files)) {
+      batch.push({ value: line, source: `${directory.path}/${source}` });
+      if (batch.length >= BATCH) {
+        take(batch, stats);
+        batch = [];
+      }
+    }
+    take(batch, stats);
+    evidence.sources.push(stats);
+  }
+
+  if (sources.table) {
+    const stats: CheckpointSourceStats = { source: 'audit_chain_checkpoints', read: 0, trusted: 0, rejected: 0 };
+    let after = '0';
+    while (true) {
+      const page = await db.query<{ id: string; body: unknown; signature: string }>(readCheckpointPage(after, BATCH, orgId));
+      take(
+        page.rows.map((row) => ({ value: storedCheckpointLine(row.body, row.signature), source: `audit_chain_checkpoints id ${row.id}` })),
+        stats,
+      );
+      if (page.rows.length < BATCH) break;
+      after = page.rows.at(-1)!.id;
+    }
+    evidence.sources.push(stats);
+  }
+
+  for (const list of evidence.trusted.values()) list.sort((a, b) => compareSeq(a.chain_seq, b.chain_seq));
+  return evidence;
+}
+
+function compareSeq(a: string, b: string): number {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}

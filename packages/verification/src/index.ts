@@ -1,0 +1,14 @@
+export * from './checkpoint-evidence.ts';
+export * from './checkpoint-policy.ts';
+export { CHECKPOINT_LOCK_KEY } from './checkpoint-queries.ts';
+export * from './directory-sink.ts';
+export * from './keys.ts';
+export * from './run-types.ts';
+export * from './run-verification.ts';
+export * from './setup.ts';
+export * from './sign-checkpoints.ts';
+export * from './sinks.ts';
+export * from './verification-record.ts';
+export * from './verify-chains.ts';
+export * from './webhook-sink.ts';
+export * from './format-report.ts';
