@@ -14,6 +14,8 @@ export interface CliContext {
   config(): Config;
   /** DATABASE_URL, or a ConfigError that says how to set it. */
   databaseUrl(): string;
+  /** stderr when it is a terminal (for progress bars), else null. */
+  terminal(): NodeJS.WriteStream | null;
 }
 
 /**
@@ -38,6 +40,7 @@ export function createContext(io: CliIo): CliContext {
     warn: (line) => void io.stderr.write(`audit-chain: ${line}\n`),
     config: () => (config ??= loadConfig(io.env)),
     databaseUrl: () => requireDatabaseUrl(context.config()),
+    terminal: () => ((io.stderr as Partial<NodeJS.WriteStream>).isTTY ? (io.stderr as NodeJS.WriteStream) : null),
   };
   return context;
 }

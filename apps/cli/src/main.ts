@@ -7,8 +7,11 @@ import { describeError, exitCodeOf } from './errors.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerSeal } from './commands/seal.ts';
 import { registerWorker } from './commands/worker.ts';
+import { registerVerify } from './commands/verify.ts';
+import { registerCheckpoint } from './commands/checkpoint.ts';
+import { registerKeygen } from './commands/keygen.ts';
 
-const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker];
+const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen];
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
