@@ -23,6 +23,8 @@ export interface VerifyRunOptions {
   onChainStart?: (chain: { orgId: string | null; index: number; total: number; expectedRows: number }) => void;
   onProgress?: (rowsRead: number) => void;
   onChainDone?: (summary: ChainSummary) => void | Promise<void>;
+  /** Stops the run between pages of rows (e.g. a worker shutting down); the run then throws the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export class VerifyRunError extends Error {
@@ -90,6 +92,7 @@ export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Pr
 
   let rowsBefore = 0;
   for (const [index, orgId] of chains.entries()) {
+    options.signal?.throwIfAborted();
     const id = chainId(orgId);
     const checkpoints = evidence.trusted.get(id) ?? [];
     const expectedRows = Number(stateOf.get(id)?.sealedCount ?? 0) - Number(options.fromCheckpoint ? (checkpoints.at(-1)?.sealed_count ?? 0) : 0);
@@ -101,7 +104,10 @@ export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Pr
       fromCheckpoint: options.fromCheckpoint ? (checkpoints.at(-1) ?? null) : null,
       pageSize: options.pageSize,
       onBreak: record,
-      onProgress: (rows) => options.onProgress?.(rowsBefore + rows),
+      onProgress: (rows) => {
+        options.signal?.throwIfAborted();
+        options.onProgress?.(rowsBefore + rows);
+      },
     });
     rowsBefore += summary.counts.rows;
     report.chains.push(summary);

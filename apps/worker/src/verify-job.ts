@@ -1,0 +1,84 @@
+// Scheduled verification: a pg-boss cron schedule (AUDIT_CHAIN_VERIFY_CRON,
+// UTC, daily by default) queues a job that verifies every chain, the system
+// chain included, and records the run and each chain's result for the admin
+// views. The queue is `singleton`: however many replicas run, one verification
+// at a time. The keyring is read at every run, so rotating keys needs no restart.
+import type { PgBoss } from 'pg-boss';
+import type { Logger } from 'pino';
+import type { Config } from '@audit-chain/config';
+import { createPool } from '@audit-chain/db';
+import { breakRecord, checkpointSourcesFromConfig, keyringFromConfig, runVerification, VerificationRecord } from '@audit-chain/verification';
+
+export const VERIFY_QUEUE = 'audit-chain-verify';
+
+export interface VerifyScheduleOptions {
+  databaseUrl: string;
+  config: Pick<Config, 'checkpoints' | 'verification'>;
+  logger: Logger;
+  /** Seconds a verification may run before pg-boss gives it to another worker. */
+  expireInSeconds?: number;
+  onError?: (error: unknown) => void;
+}
+
+export interface VerifySchedule {
+  /** Makes a run in flight stop at its next page of rows (before pg-boss is stopped). */
+  abort(): void;
+  /** Closes the pool (after pg-boss has stopped). */
+  close(): Promise<void>;
+}
+
+export async function startVerifySchedule(boss: PgBoss, options: VerifyScheduleOptions): Promise<VerifySchedule> {
+  const { config, logger } = options;
+  const pool = createPool(options.databaseUrl, { applicationName: 'audit-chain worker verify', max: 3 });
+  const stopping = new AbortController();
+  await boss.createQueue(VERIFY_QUEUE, {
+    policy: 'singleton',
+    expireInSeconds: options.expireInSeconds ?? 4 * 3600,
+    retryLimit: 2,
+    retryDelay: 300,
+    deleteAfterSeconds: 7 * 86_400,
+  });
+  if (config.verification.cron) {
+    await boss.schedule(VERIFY_QUEUE, config.verification.cron, {}, { tz: 'UTC' });
+  } else {
+    await boss.unschedule(VERIFY_QUEUE);
+  }
+
+  await boss.work(VERIFY_QUEUE, { localConcurrency: 1, batchSize: 1, pollingIntervalSeconds: 5 }, async ([job]) => {
+    if (!job) return;
+    const signal = AbortSignal.any([job.signal, stopping.signal]);
+    let keyring;
+    try {
+      keyring = keyringFromConfig(config);
+    } catch (error) {
+      // Recorded as a failed run, so the admin views show why nothing was verified.
+      const record = await VerificationRecord.start(pool, { trigger: 'schedule', orgId: undefined });
+      if (record instanceof VerificationRecord) await record.fail(error);
+      options.onError?.(error);
+      logger.error({ err: error }, 'scheduled verification cannot run: the keyring is unreadable');
+      return;
+    }
+    const started = Date.now();
+    try {
+      const report = await runVerification(pool, {
+        keyring,
+        checkpointSources: checkpointSourcesFromConfig(config),
+        record: { trigger: 'schedule', orgId: undefined },
+        signal,
+      });
+      for (const warning of report.warnings) logger.warn(`scheduled verification: ${warning}`);
+      const summary = { verificationId: report.verificationId, chains: report.totals.chains, rows: report.totals.rows, sealed: report.totals.sealed, ms: Date.now() - started };
+      if (report.ok) logger.info(summary, 'scheduled verification: no breaks');
+      else logger.error({ ...summary, breaks: report.breakCount, byKind: report.breaksByKind, first: report.breaks.slice(0, 5).map(breakRecord) }, 'scheduled verification FOUND BREAKS');
+    } catch (error) {
+      options.onError?.(error);
+      logger.error({ err: error }, 'scheduled verification failed');
+      throw error;
+    }
+  });
+  logger.info({ cron: config.verification.cron ?? 'off', keyring: config.verification.keyringFile ?? null }, 'verification scheduled');
+  return {
+    abort: () => stopping.abort(new Error('the worker is stopping')),
+    close: () => pool.end(),
+  };
+}
