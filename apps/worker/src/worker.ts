@@ -14,8 +14,10 @@ import type { Logger } from 'pino';
 import type { Config } from '@audit-chain/config';
 import { createPool } from '@audit-chain/db';
 import { ChainInvariantError, HorizonTracker, advanceHorizonAndDiscover, chainKey, chainsToSeal, sealChain } from '@audit-chain/sealing';
+import { startCheckpointLoop } from './checkpoint-loop.ts';
 import { PollLoop } from './poll-loop.ts';
 import { WorkerStats, writeHeartbeat, type WorkerIdentity } from './stats.ts';
+import { startVerifySchedule, type VerifySchedule } from './verify-job.ts';
 
 export const SEAL_QUEUE = 'audit-chain-seal';
 
@@ -25,7 +27,8 @@ export interface SealJobData {
 
 export interface WorkerOptions {
   databaseUrl: string;
-  config: Pick<Config, 'sealing'>;
+  /** Without `checkpoints` the worker signs no checkpoints; without `verification` it schedules no verification. */
+  config: Pick<Config, 'sealing'> & Partial<Pick<Config, 'checkpoints' | 'verification'>>;
   logger: Logger;
   /** Seconds a seal job may run before pg-boss retries it elsewhere. */
   jobExpireSeconds?: number;
@@ -132,6 +135,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     onError: (error) => log.warn({ err: error }, 'heartbeat failed'),
   });
 
+  const checkpoints = config.checkpoints ? startCheckpointLoop({ databaseUrl, config: { checkpoints: config.checkpoints }, logger: log, onError: (error) => stats.recordError(error) }) : null;
+  const verification: VerifySchedule | null =
+    config.checkpoints && config.verification
+      ? await startVerifySchedule(boss, { databaseUrl, config: { checkpoints: config.checkpoints, verification: config.verification }, logger: log, onError: (error) => stats.recordError(error) })
+      : null;
+
   dispatch.start();
   heartbeat.start();
   log.info({ pollMs: config.sealing.pollMs, batchSize: config.sealing.batchSize, concurrency: config.sealing.concurrency }, 'sealing worker started');
@@ -145,9 +154,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       log.info('sealing worker stopping');
       await dispatch.stop();
       await heartbeat.stop();
+      await checkpoints?.stop();
+      verification?.abort();
       // Graceful: a job in flight finishes its current batch (shouldStop) and pg-boss waits for it.
       await boss.stop({ graceful: true, timeout: 30_000 }).catch((error: unknown) => log.warn({ err: error }, 'pg-boss stop failed'));
       await writeHeartbeat(pool, identity, stats, true).catch(() => {});
+      await verification?.close();
       await pool.end();
       log.info({ sealedRows: stats.sealedRows }, 'sealing worker stopped');
     },
