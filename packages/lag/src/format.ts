@@ -110,7 +110,7 @@ export function renderStatus(status: LagStatus): string[] {
     ...renderHorizon(status.horizon),
     ...renderTotals(status.totals),
     `seal latency    ${latency.count === 0 ? 'no seals recorded' : `p50 ${latency.p50_ms} ms, p95 ${latency.p95_ms} ms, p99 ${latency.p99_ms} ms over ${formatCount(latency.count)} rows`}`,
-    `workers         ${w.alive} alive, ${w.stale} stale; last heartbeat ${formatAge(w.last_heartbeat_age_seconds)} ago; ${formatCount(w.errors)} errors` +
+    `workers         ${w.alive} alive, ${w.stale} stale; ${w.last_heartbeat_age_seconds === null ? 'no running worker' : `last heartbeat ${formatAge(w.last_heartbeat_age_seconds)} ago`}; ${formatCount(w.errors)} errors` +
       (w.recent.find((worker) => worker.last_error)?.last_error ? ` (last: ${w.recent.find((worker) => worker.last_error)!.last_error})` : ''),
     `last checkpoint ${cp ? `${formatAge(cp.age_seconds)} ago (chain ${cp.chain} #${cp.chain_seq}, key ${cp.key_id}; ${cp.rows_since} rows sealed since)` : 'none'}`,
     `verification    ${v ? `${v.status} ${formatAge(v.age_seconds)} ago (${v.chains_checked} chains, ${formatCount(v.rows_checked)} rows, ${v.breaks_found} breaks)` : 'never run'}; ${status.verification.chains_with_breaks} chains with breaks`,
