@@ -10,8 +10,10 @@ import { registerWorker } from './commands/worker.ts';
 import { registerVerify } from './commands/verify.ts';
 import { registerCheckpoint } from './commands/checkpoint.ts';
 import { registerKeygen } from './commands/keygen.ts';
+import { registerLag } from './commands/lag.ts';
+import { registerStatus } from './commands/status.ts';
 
-const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen];
+const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen, registerLag, registerStatus];
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
