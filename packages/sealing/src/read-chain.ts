@@ -14,6 +14,8 @@ interface StoredDbRow extends CanonicalRow {
   checksum_version: number | null;
   pii_digest: string | null;
   pii_salt: string | null;
+  /** The row has a redaction marker (audit_chain_redactions, drizzle/0016_erasure.sql). */
+  redacted: boolean;
 }
 
 export function toStoredRow(row: StoredDbRow): StoredRow {
@@ -24,8 +26,9 @@ export function toStoredRow(row: StoredDbRow): StoredRow {
     checksumVersion: row.checksum_version,
     piiDigest: row.pii_digest,
     piiSalt: row.pii_salt,
-    // Erasure of personal data (a later migration) marks rows explicitly; until then no row is redacted.
-    redacted: false,
+    // Only the marker makes a row redacted: a row whose personal fields or salt
+    // were erased without it is reported by verification.
+    redacted: row.redacted,
   };
 }
 
@@ -43,7 +46,8 @@ export async function* streamChainRows(db: Queryable, orgId: string | null, opti
     const values: unknown[] = [after.toString(), pageSize];
     if (orgId !== null) values.push(orgId);
     const page = await db.query<StoredDbRow>(
-      `select ${CANONICAL_COLUMNS}, ${CHAIN_COLUMNS}
+      `select ${CANONICAL_COLUMNS}, ${CHAIN_COLUMNS},
+              exists (select 1 from audit_chain_redactions r where r.chain_seq = a.chain_seq and r.row_id = a.id) as redacted
          from audit_logs a
         where ${orgClause} and a.chain_seq > $1
         order by a.chain_seq
