@@ -136,24 +136,26 @@ function svg(name, attributes, text) {
   return element;
 }
 
-/** Total pending rows (left axis, solid) and oldest pending age (right axis, dashed) over the last hour. */
+/** Total pending rows (left axis, solid) and oldest pending age (right axis, dashed) over the last hour (or since the API started). */
 function renderChart(history) {
   const chart = $('chart');
   chart.replaceChildren();
   const W = 900, H = 240, left = 60, right = 60, top = 20, bottom = 30;
   const samples = history.samples;
   const end = samples.length ? Date.parse(samples[samples.length - 1].at) : Date.now();
-  const start = end - 3600 * 1000;
+  // The last hour, or less while the API has been up for less than that.
+  const start = samples.length > 1 ? Math.max(end - 3600 * 1000, Date.parse(samples[0].at)) : end - 3600 * 1000;
   const x = (at) => left + ((Date.parse(at) - start) / (end - start)) * (W - left - right);
   const maxPending = Math.max(1, ...samples.map((s) => s.pending_rows));
   const maxAge = Math.max(1, ...samples.map((s) => s.oldest_pending_age_seconds || 0));
   const yP = (v) => H - bottom - (v / maxPending) * (H - top - bottom);
   const yA = (v) => H - bottom - (v / maxAge) * (H - top - bottom);
 
-  for (let minutes = 0; minutes <= 60; minutes += 15) {
-    const gx = left + (minutes / 60) * (W - left - right);
+  for (let tick = 0; tick <= 4; tick += 1) {
+    const gx = left + (tick / 4) * (W - left - right);
+    const before = ((end - start) * (4 - tick)) / 4 / 1000;
     chart.appendChild(svg('line', { class: 'grid', x1: gx, y1: top, x2: gx, y2: H - bottom }));
-    chart.appendChild(svg('text', { x: gx, y: H - 10, 'text-anchor': 'middle' }, minutes === 60 ? 'now' : `-${60 - minutes}m`));
+    chart.appendChild(svg('text', { x: gx, y: H - 10, 'text-anchor': 'middle' }, tick === 4 ? 'now' : `-${age(before)}`));
   }
   chart.appendChild(svg('line', { class: 'grid', x1: left, y1: H - bottom, x2: W - right, y2: H - bottom }));
   chart.appendChild(svg('text', { x: left - 6, y: top + 4, 'text-anchor': 'end' }, count(maxPending)));
