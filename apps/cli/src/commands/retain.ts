@@ -1,0 +1,72 @@
+// audit-chain retain --older-than 400d: deletes each chain's oldest rows as a
+// checkpointed prefix, as the retention role. The checkpoint at each cut is
+// signed with the worker's key and exported through the same sinks as the
+// worker's checkpoints before anything is deleted.
+import { InvalidArgumentError } from 'commander';
+import { createPool } from '@audit-chain/db';
+import { isLifecycleRefusal, parseDuration, retainChains, type RetentionCut } from '@audit-chain/lifecycle';
+import { signerFromConfig, sinksFromConfig } from '@audit-chain/verification';
+import { CliError } from '../errors.ts';
+import type { RegisterCommand } from '../context.ts';
+
+function positiveInt(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError('must be a positive integer');
+  return parsed;
+}
+
+export const registerRetain: RegisterCommand = (program, context) => {
+  program
+    .command('retain')
+    .description('delete audit rows older than a limit, as a signed-checkpointed prefix of each chain (retention role)')
+    .requiredOption('--older-than <duration>', 'delete rows recorded longer ago than this, e.g. 400d (units s, m, h, d, w)')
+    .option('--dry-run', 'report what would be deleted, change nothing')
+    .option('--org <uuid>', 'one chain only ("system" for the system chain)')
+    .option('--batch-rows <n>', 'most rows deleted per cut (one checkpoint and one transaction each)', positiveInt, 50_000)
+    .addHelpText(
+      'after',
+      `
+For each chain: the cut is the last row of the chain's oldest rows that were all
+recorded before the limit, strictly below the chain's head (the head row always
+stays). A checkpoint naming that row (its chain_seq, checksum and position from
+the chain's first row) is signed with AUDIT_CHAIN_SIGNING_KEY(_FILE), recorded
+and exported to the checkpoint directory (and webhook, when configured); only
+then are the rows up to and including it deleted. Verification then starts from
+that checkpoint. The login must be a member of the retention role
+(audit_chain_roles, default audit_chain_retention).
+Exit status: 0 when every chain was cut as asked (or nothing was old enough),
+1 when a chain could not be cut (its rows are kept) or the command could not run.`,
+    )
+    .action(async (options: { olderThan: string; dryRun?: boolean; org?: string; batchRows: number }) => {
+      const olderThan = new Date(Date.now() - parseDuration(options.olderThan));
+      const config = context.config();
+      const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain retain', max: 2 });
+      const orgId = options.org === undefined ? undefined : options.org === 'system' ? null : options.org;
+      const report = (cut: RetentionCut) =>
+        context.out(
+          options.dryRun
+            ? `would delete ${cut.rows} rows of chain ${cut.orgId ?? 'system'} up to chain_seq ${cut.cutSeq}`
+            : `deleted ${cut.rows} rows of chain ${cut.orgId ?? 'system'} up to chain_seq ${cut.cutSeq} (checkpoint sealed_count ${cut.checkpoint?.sealed_count}, key ${cut.checkpoint?.key_id})`,
+        );
+      try {
+        const result = await retainChains(pool, {
+          olderThan,
+          orgId,
+          dryRun: options.dryRun ?? false,
+          batchRows: options.batchRows,
+          signer: options.dryRun ? null : signerFromConfig(config),
+          sinks: options.dryRun ? [] : sinksFromConfig(config),
+          onCut: report,
+        });
+        const verb = options.dryRun ? 'would delete' : 'deleted';
+        context.out(`${verb} ${result.deleted} rows recorded before ${olderThan.toISOString()} in ${result.chains.filter((chain) => chain.cuts > 0).length} chains`);
+        for (const chain of result.chains) if (chain.error) context.warn(`chain ${chain.orgId ?? 'system'} kept its rows: ${chain.error}`);
+        if (result.failed > 0) throw new CliError(`${result.failed} chain(s) could not be cut`);
+      } catch (error) {
+        if (isLifecycleRefusal(error)) throw new CliError(error.message);
+        throw error;
+      } finally {
+        await pool.end();
+      }
+    });
+};
