@@ -1,4 +1,5 @@
 import { expect, test } from 'vitest';
+import { createPool } from '@audit-chain/db';
 import { HorizonTracker, advanceHorizonAndDiscover, sealOnce } from '@audit-chain/sealing';
 import { connect, createTestDatabase } from '../../../test/support/database.ts';
 import { insertRows, newOrgId, waitFor } from '../../../test/support/audit-rows.ts';
@@ -216,4 +217,22 @@ test('checkpoints, verifications, halted chains and worker heartbeats show in th
   expect(status.last_checkpoint).toMatchObject({ chain: org, key_id: 'k1' });
   expect(status.last_verification).toMatchObject({ status: 'breaks', breaks_found: 1 });
   expect(status.verification).toEqual({ chains_verified: 1, chains_with_breaks: 1, breaks: 1 });
+});
+
+test('the read-only admin role can read every lag view', async () => {
+  const role = `lag_reader_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = (await db.pool.query<{ role_name: string }>(`select role_name from audit_chain_roles where kind = 'admin'`)).rows[0]!.role_name;
+  await db.pool.query(`create role ${role} login in role ${admin}`);
+  const url = new URL(db.url);
+  url.username = role;
+  const asAdmin = createPool(url.toString(), { applicationName: 'lag reader' });
+  try {
+    const overview = await getLagOverview(asAdmin, { limit: 5 });
+    expect(overview.totals.chains).toBeGreaterThan(0);
+    expect((await getLagStatus(asAdmin)).halted.count).toBeGreaterThanOrEqual(0);
+    expect(await getChainLag(asAdmin, overview.chains[0]!.org_id)).toBeDefined();
+  } finally {
+    await asAdmin.end();
+    await db.pool.query(`drop role ${role}`);
+  }
 });
