@@ -12,8 +12,11 @@ import { registerCheckpoint } from './commands/checkpoint.ts';
 import { registerKeygen } from './commands/keygen.ts';
 import { registerLag } from './commands/lag.ts';
 import { registerStatus } from './commands/status.ts';
+import { registerAdopt } from './commands/adopt.ts';
+import { registerRetain } from './commands/retain.ts';
+import { registerRedact } from './commands/redact.ts';
 
-const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen, registerLag, registerStatus];
+const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen, registerLag, registerStatus, registerAdopt, registerRetain, registerRedact];
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
