@@ -199,6 +199,15 @@ export function readOldestPendingOfChains(limit: number): Query {
 }
 
 /**
+ * Planner settings for readFirstRowAboveDiscovered. With a condition on
+ * chain_seq alone, the planner may walk the whole (org_id, chain_seq) index
+ * (chain_seq is its second column) or the table, which it prices low on a small
+ * table; both grow with the table. Only a bitmap scan is left, which for this
+ * range is the BRIN on chain_seq: a bounded slice of the table at any size.
+ */
+export const ABOVE_DISCOVERED_PLANNER = { enable_indexscan: 'off', enable_indexonlyscan: 'off', enable_seqscan: 'off' } as const;
+
+/**
  * The first visible row above the discovered position, looking at most
  * `window` chain_seq values ahead: rows there belong to no chain's counts yet
  * (held behind the horizon, or not yet discovered). Bounded by value so the

@@ -23,3 +23,16 @@ export async function withSnapshot<T>(pool: pg.Pool, work: (db: Queryable) => Pr
     client.release();
   }
 }
+
+/**
+ * Runs `work` with planner settings changed for its statements only (SET LOCAL,
+ * then RESET to the session's values). Inside a withSnapshot transaction.
+ */
+export async function withPlannerSettings<T>(db: Queryable, settings: Record<string, 'on' | 'off'>, work: () => Promise<T>): Promise<T> {
+  for (const [name, value] of Object.entries(settings)) await db.query(`set local ${name} = ${value}`);
+  try {
+    return await work();
+  } finally {
+    for (const name of Object.keys(settings)) await db.query(`reset ${name}`);
+  }
+}

@@ -1,9 +1,10 @@
 // Totals over every chain: pending rows (counted per chain, plus what lies above
 // the discovered position), sealed rows, halted chains, the oldest pending row
 // and throughput.
-import type { Queryable } from './snapshot.ts';
+import { withPlannerSettings, type Queryable } from './snapshot.ts';
 import type { SealedSample } from './options.ts';
 import {
+  ABOVE_DISCOVERED_PLANNER,
   readChainTotals,
   readFirstRowAboveDiscovered,
   readOldestPendingOfChains,
@@ -32,7 +33,8 @@ export async function readTotals(db: Queryable, generatedAt: string, horizon: Ho
   }
   let aboveRow: OldestPendingRow | undefined;
   if (above > 0n) {
-    aboveRow = (await db.query<OldestPendingRow>(readFirstRowAboveDiscovered(discovered, options.aboveDiscoveredWindow))).rows[0];
+    const query = readFirstRowAboveDiscovered(discovered, options.aboveDiscoveredWindow);
+    aboveRow = await withPlannerSettings(db, ABOVE_DISCOVERED_PLANNER, async () => (await db.query<OldestPendingRow>(query)).rows[0]);
   }
   const exact =
     chainsWithPending <= options.oldestProbeChains && (above <= options.aboveDiscoveredWindow || aboveRow !== undefined);
