@@ -59,7 +59,8 @@ Exit status: 0 when every chain was cut as asked (or nothing was old enough),
           onCut: report,
         });
         const verb = options.dryRun ? 'would delete' : 'deleted';
-        context.out(`${verb} ${result.deleted} rows recorded before ${olderThan.toISOString()} in ${result.chains.filter((chain) => chain.cuts > 0).length} chains`);
+        const cutChains = result.chains.filter((chain) => chain.cuts > 0).length;
+        context.out(`${verb} ${result.deleted} rows recorded before ${olderThan.toISOString()} in ${cutChains} chain${cutChains === 1 ? '' : 's'}`);
         for (const chain of result.chains) if (chain.error) context.warn(`chain ${chain.orgId ?? 'system'} kept its rows: ${chain.error}`);
         if (result.failed > 0) throw new CliError(`${result.failed} chain(s) could not be cut`);
       } catch (error) {
