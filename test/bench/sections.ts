@@ -1,6 +1,8 @@
 // Every section `npm run bench` knows, in report order. A new part of the
 // benchmark is a module in test/bench/ exporting a BenchSection, added here.
 import type { BenchSection } from './section.ts';
+import { endToEndLagSection } from './end-to-end-lag.ts';
 import { insertPathSection } from './insert-path.ts';
+import { sealingThroughputSection } from './sealing-throughput.ts';
 
-export const SECTIONS: readonly BenchSection[] = [insertPathSection];
+export const SECTIONS: readonly BenchSection[] = [insertPathSection, sealingThroughputSection, endToEndLagSection];

@@ -9,12 +9,13 @@
 // job that finds the chain locked by a live sealer simply completes.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { PgBoss } from 'pg-boss';
+import { PgBoss, type Job, type JobResult } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Config } from '@audit-chain/config';
 import { createPool } from '@audit-chain/db';
 import { ChainInvariantError, HorizonTracker, advanceHorizonAndDiscover, chainKey, chainsToSeal, sealChain } from '@audit-chain/sealing';
 import { startCheckpointLoop } from './checkpoint-loop.ts';
+import { mapConcurrently } from './map-concurrently.ts';
 import { PollLoop } from './poll-loop.ts';
 import { WorkerStats, writeHeartbeat, type WorkerIdentity } from './stats.ts';
 import { startVerifySchedule, type VerifySchedule } from './verify-job.ts';
@@ -98,34 +99,46 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     },
   });
 
+  const sealJob = async (job: Job<SealJobData>): Promise<JobResult> => {
+    const orgId = job.data.orgId;
+    try {
+      const result = await sealChain(pool, orgId, {
+        batchSize: config.sealing.batchSize,
+        maxBatches: 20,
+        shouldStop: () => stopping,
+        onBatch: (batch) => stats.recordBatch(batch.sealed, batch.latenciesMs),
+      });
+      if (result.overwritten > 0) {
+        log.warn({ chain: chainKey(orgId), rows: result.overwritten }, 'overwrote chain values slipped into pending rows');
+      }
+      if (result.sealed > 0) log.debug({ chain: chainKey(orgId), sealed: result.sealed, watermark: result.watermark.toString() }, 'sealed');
+      return { id: job.id, status: 'completed' };
+    } catch (error) {
+      stats.recordError(error);
+      if (error instanceof ChainInvariantError) {
+        // Halted by sealChain; retrying cannot help. Loud, and the job completes.
+        log.error({ err: error, chain: chainKey(orgId) }, 'chain invariant broken: sealing of this chain is halted');
+        return { id: job.id, status: 'completed', output: { halted: error.message } };
+      }
+      log.warn({ err: error, chain: chainKey(orgId) }, 'seal job failed; pg-boss retries it with backoff');
+      return { id: job.id, status: 'failed', output: { message: error instanceof Error ? error.message : String(error) } };
+    }
+  };
+
+  // Jobs are fetched in batches and sealed `concurrency` at a time. One job per
+  // fetch would wait out a polling interval after every job (pg-boss bursts only
+  // on full batches, and with NOTIFY on it polls every 30 s as a mere backstop),
+  // which stalls a backlog spread over many chains.
   await boss.work<SealJobData>(
     SEAL_QUEUE,
-    { localConcurrency: config.sealing.concurrency, pollingIntervalSeconds: 0.5, batchSize: 1 },
-    async ([job]) => {
-      if (!job) return;
-      const orgId = job.data.orgId;
-      try {
-        const result = await sealChain(pool, orgId, {
-          batchSize: config.sealing.batchSize,
-          maxBatches: 20,
-          shouldStop: () => stopping,
-          onBatch: (batch) => stats.recordBatch(batch.sealed, batch.latenciesMs),
-        });
-        if (result.overwritten > 0) {
-          log.warn({ chain: chainKey(orgId), rows: result.overwritten }, 'overwrote chain values slipped into pending rows');
-        }
-        if (result.sealed > 0) log.debug({ chain: chainKey(orgId), sealed: result.sealed, watermark: result.watermark.toString() }, 'sealed');
-      } catch (error) {
-        stats.recordError(error);
-        if (error instanceof ChainInvariantError) {
-          // Halted by sealChain; retrying cannot help. Loud, and the job completes.
-          log.error({ err: error, chain: chainKey(orgId) }, 'chain invariant broken: sealing of this chain is halted');
-          return;
-        }
-        log.warn({ err: error, chain: chainKey(orgId) }, 'seal job failed; pg-boss retries it with backoff');
-        throw error;
-      }
+    {
+      batchSize: config.sealing.concurrency * 4,
+      burstWhenBatchFull: true,
+      pollingIntervalSeconds: 0.5,
+      notifyPollingIntervalSeconds: 0.5,
+      perJobResults: true,
     },
+    (jobs) => mapConcurrently(jobs, config.sealing.concurrency, sealJob),
   );
 
   const heartbeat = new PollLoop({

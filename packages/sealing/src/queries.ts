@@ -1,7 +1,9 @@
 // SQL of the sealing stages, as pure functions returning { text, values } so
 // they can be read and tested without a database. Every statement that names a
 // chain uses `org_id = $n` or `org_id is null`, never IS NOT DISTINCT FROM, so the
-// (org_id, chain_seq) index serves the system chain too.
+// (org_id, chain_seq) index serves the system chain too; and orders by
+// (org_id, chain_seq), since for `org_id is null` the planner does not see that
+// the index already returns chain_seq order and would sort the whole range.
 import { GENESIS_PREV_CHECKSUM } from '@audit-chain/chain';
 import { CANONICAL_COLUMNS } from './rows.ts';
 
@@ -38,7 +40,7 @@ export function readPendingRows(orgId: string | null, afterSeq: bigint, upToSeq:
     text: `select ${CANONICAL_COLUMNS}, a.checksum is not null as has_chain_values
              from audit_logs a
             where ${orgMatch('a.org_id', orgId, values)} and a.chain_seq > $1 and a.chain_seq <= $2
-            order by a.chain_seq
+            order by a.org_id, a.chain_seq
             limit $3`,
     values,
   };
@@ -71,7 +73,7 @@ export function findUnsealedBelowWatermark(orgId: string | null, watermark: bigi
     text: `select a.chain_seq::text from audit_logs a
             where ${orgMatch('a.org_id', orgId, values)} and a.chain_seq > $1 and a.chain_seq <= $2
               and a.checksum is null
-            order by a.chain_seq limit 1`,
+            order by a.org_id, a.chain_seq limit 1`,
     values,
   };
 }

@@ -50,7 +50,7 @@ export async function* streamChainRows(db: Queryable, orgId: string | null, opti
               exists (select 1 from audit_chain_redactions r where r.chain_seq = a.chain_seq and r.row_id = a.id) as redacted
          from audit_logs a
         where ${orgClause} and a.chain_seq > $1
-        order by a.chain_seq
+        order by a.org_id, a.chain_seq
         limit $2`,
       values,
     );
