@@ -5,3 +5,5 @@ export * from './retention/duration.ts';
 export * from './retention/retain.ts';
 export * from './adoption/plan.ts';
 export * from './adoption/adopt.ts';
+export * from './partitioning/partitions.ts';
+export * from './partitioning/convert.ts';

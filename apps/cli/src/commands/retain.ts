@@ -43,6 +43,7 @@ Exit status: 0 when every chain was cut as asked (or nothing was old enough),
       const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain retain', max: 2 });
       const orgId = options.org === undefined ? undefined : options.org === 'system' ? null : options.org;
       const report = (cut: RetentionCut) =>
+        cut.partition === undefined &&
         context.out(
           options.dryRun
             ? `would delete ${cut.rows} rows of chain ${cut.orgId ?? 'system'} up to chain_seq ${cut.cutSeq}`
@@ -58,6 +59,10 @@ Exit status: 0 when every chain was cut as asked (or nothing was old enough),
           sinks: options.dryRun ? [] : sinksFromConfig(config),
           onCut: report,
         });
+        for (const partition of result.partitions) {
+          if (partition.skipped) context.out(`partition ${partition.partition} stays (its rows go row by row): ${partition.skipped}`);
+          else context.out(`${options.dryRun ? 'would drop' : 'dropped'} partition ${partition.partition}: ${partition.rows} rows of ${partition.chains} chains, after a checkpoint at each chain's last row in it`);
+        }
         const verb = options.dryRun ? 'would delete' : 'deleted';
         const cutChains = result.chains.filter((chain) => chain.cuts > 0).length;
         context.out(`${verb} ${result.deleted} rows recorded before ${olderThan.toISOString()} in ${cutChains} chain${cutChains === 1 ? '' : 's'}`);

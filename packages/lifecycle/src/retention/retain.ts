@@ -18,6 +18,8 @@ import { signCheckpoint, type CheckpointSigner, type SignedCheckpoint } from '@a
 import { withTransaction } from '@audit-chain/db';
 import { LifecycleError } from '../errors.ts';
 import { actAs } from '../roles.ts';
+import { isPartitioned } from '../partitioning/partitions.ts';
+import { retainPartitions, type PartitionRetention } from './partitions.ts';
 import { findCut, listSealedChains, markCheckpointExported, readCutRow, recordCheckpoint, retainPrefix } from './queries.ts';
 
 /** Where checkpoints go outside the database: what @audit-chain/verification's sinks provide. */
@@ -46,6 +48,8 @@ export interface RetentionCut {
   rows: number;
   /** null in a dry run. */
   checkpoint: SignedCheckpoint | null;
+  /** Set when the cut came with dropping this whole partition. */
+  partition?: string;
 }
 
 export interface ChainRetention {
@@ -56,6 +60,8 @@ export interface ChainRetention {
 }
 
 export interface RetainResult {
+  /** Whole partitions considered (a partitioned audit_logs only), oldest first. */
+  partitions: PartitionRetention[];
   chains: ChainRetention[];
   deleted: number;
   cuts: number;
@@ -67,8 +73,14 @@ export async function retainChains(pool: pg.Pool, options: RetainOptions): Promi
     if (!options.signer) throw new LifecycleError('retention needs the checkpoint signing key (AUDIT_CHAIN_SIGNING_KEY_FILE or AUDIT_CHAIN_SIGNING_KEY, with AUDIT_CHAIN_SIGNING_KEY_ID): rows are deleted only after a signed checkpoint at the cut');
     if (!options.sinks?.length) throw new LifecycleError('retention needs at least one checkpoint sink: the checkpoint at the cut must be kept outside the database');
   }
+  const result: RetainResult = { partitions: [], chains: [], deleted: 0, cuts: 0, failed: 0 };
+  // Whole old months first (every chain in them), then what is left row by row.
+  if (options.orgId === undefined && (await isPartitioned(pool))) {
+    result.partitions = await retainPartitions(pool, options);
+    // A dry run counts those rows in the row-by-row plan below, as it deletes nothing.
+    if (!options.dryRun) for (const partition of result.partitions) if (!partition.skipped) result.deleted += partition.rows + partition.stragglers;
+  }
   const chains = (await pool.query<{ org_id: string | null }>(listSealedChains(options.orgId))).rows;
-  const result: RetainResult = { chains: [], deleted: 0, cuts: 0, failed: 0 };
   for (const { org_id: orgId } of chains) {
     const chain: ChainRetention = { orgId, deleted: 0, cuts: 0, error: null };
     try {
