@@ -15,8 +15,9 @@ import { registerStatus } from './commands/status.ts';
 import { registerAdopt } from './commands/adopt.ts';
 import { registerRetain } from './commands/retain.ts';
 import { registerRedact } from './commands/redact.ts';
+import { registerPartition } from './commands/partition.ts';
 
-const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen, registerLag, registerStatus, registerAdopt, registerRetain, registerRedact];
+const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen, registerLag, registerStatus, registerAdopt, registerRetain, registerRedact, registerPartition];
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
