@@ -31,17 +31,22 @@ export async function startVerifySchedule(boss: PgBoss, options: VerifyScheduleO
   const { config, logger } = options;
   const pool = createPool(options.databaseUrl, { applicationName: 'audit-chain worker verify', max: 3 });
   const stopping = new AbortController();
-  await boss.createQueue(VERIFY_QUEUE, {
-    policy: 'singleton',
-    expireInSeconds: options.expireInSeconds ?? 4 * 3600,
-    retryLimit: 2,
-    retryDelay: 300,
-    deleteAfterSeconds: 7 * 86_400,
-  });
-  if (config.verification.cron) {
-    await boss.schedule(VERIFY_QUEUE, config.verification.cron, {}, { tz: 'UTC' });
-  } else {
-    await boss.unschedule(VERIFY_QUEUE);
+  try {
+    await boss.createQueue(VERIFY_QUEUE, {
+      policy: 'singleton',
+      expireInSeconds: options.expireInSeconds ?? 4 * 3600,
+      retryLimit: 2,
+      retryDelay: 300,
+      deleteAfterSeconds: 7 * 86_400,
+    });
+    if (config.verification.cron) {
+      await boss.schedule(VERIFY_QUEUE, config.verification.cron, {}, { tz: 'UTC' });
+    } else {
+      await boss.unschedule(VERIFY_QUEUE);
+    }
+  } catch (error) {
+    await pool.end();
+    throw new Error(`AUDIT_CHAIN_VERIFY_CRON ${JSON.stringify(config.verification.cron ?? 'off')}: cannot schedule the verification: ${(error as Error).message}`, { cause: error });
   }
 
   await boss.work(VERIFY_QUEUE, { localConcurrency: 1, batchSize: 1, pollingIntervalSeconds: 5 }, async ([job]) => {
