@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { Config } from '@audit-chain/config';
 import { createPool } from '@audit-chain/db';
 import { ChainInvariantError, HorizonTracker, advanceHorizonAndDiscover, chainKey, chainsToSeal, sealChain } from '@audit-chain/sealing';
-import { startCheckpointLoop } from './checkpoint-loop.ts';
+import { startCheckpointLoop, type CheckpointLoop } from './checkpoint-loop.ts';
 import { mapConcurrently } from './map-concurrently.ts';
 import { PollLoop } from './poll-loop.ts';
 import { WorkerStats, writeHeartbeat, type WorkerIdentity } from './stats.ts';
@@ -148,11 +148,20 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     onError: (error) => log.warn({ err: error }, 'heartbeat failed'),
   });
 
-  const checkpoints = config.checkpoints ? startCheckpointLoop({ databaseUrl, config: { checkpoints: config.checkpoints }, logger: log, onError: (error) => stats.recordError(error) }) : null;
-  const verification: VerifySchedule | null =
-    config.checkpoints && config.verification
-      ? await startVerifySchedule(boss, { databaseUrl, config: { checkpoints: config.checkpoints, verification: config.verification }, logger: log, onError: (error) => stats.recordError(error) })
-      : null;
+  let checkpoints: CheckpointLoop | null = null;
+  let verification: VerifySchedule | null = null;
+  try {
+    if (config.checkpoints) checkpoints = startCheckpointLoop({ databaseUrl, config: { checkpoints: config.checkpoints }, logger: log, onError: (error) => stats.recordError(error) });
+    if (config.checkpoints && config.verification) {
+      verification = await startVerifySchedule(boss, { databaseUrl, config: { checkpoints: config.checkpoints, verification: config.verification }, logger: log, onError: (error) => stats.recordError(error) });
+    }
+  } catch (error) {
+    // A signing key or schedule that cannot be used: fail to start, leaving nothing running.
+    await checkpoints?.stop();
+    await boss.stop({ graceful: false }).catch(() => {});
+    await pool.end();
+    throw error;
+  }
 
   dispatch.start();
   heartbeat.start();
