@@ -11,6 +11,7 @@ import { buildServer } from '@audit-chain/api';
 import { loadConfig, type Config } from '@audit-chain/config';
 import { createPool, migrate, startEmbeddedPostgres, withDatabaseName, type EmbeddedServer } from '@audit-chain/db';
 import { startWorker } from '@audit-chain/worker';
+import { resolveDevSigningKey } from './dev-signing-key.ts';
 import { resolveDevTokens } from './dev-tokens.ts';
 
 const DEFAULT_EMBEDDED_PORT = 54329;
@@ -33,7 +34,13 @@ async function start(): Promise<void> {
   console.log(applied.length ? `migrated: ${applied.join(', ')}` : 'database schema is up to date');
 
   const tokens = resolveDevTokens(dataDir, config.api);
-  const runConfig: Config = { ...config, databaseUrl: database.url, api: { ...config.api, writeToken: tokens.writeToken, adminToken: tokens.adminToken } };
+  const signing = resolveDevSigningKey(dataDir, config);
+  const runConfig: Config = {
+    ...config,
+    ...signing.config,
+    databaseUrl: database.url,
+    api: { ...config.api, writeToken: tokens.writeToken, adminToken: tokens.adminToken },
+  };
 
   const pool = createPool(database.url, { applicationName: 'audit-chain api' });
   stops.push({ name: 'database pool', stop: () => pool.end() });
@@ -55,6 +62,10 @@ async function start(): Promise<void> {
       `  database     ${database.description}`,
       `  write token  ${tokens.writeToken}  (${tokenSource(tokens.source.writeToken)})`,
       `  admin token  ${tokens.adminToken}  (${tokenSource(tokens.source.adminToken)})`,
+      signing.generated
+        ? `  signing key  ${relative(process.cwd(), signing.generated.privateKeyFile)}  (dev key${signing.generated.created ? ' generated now' : ''}; keyring ${relative(process.cwd(), signing.generated.keyringFile)})`
+        : `  signing key  ${runConfig.checkpoints.signingKeyId}  (environment)`,
+      `  checkpoints  ${relative(process.cwd(), resolve(runConfig.checkpoints.dir)) || runConfig.checkpoints.dir}`,
       '',
       `  curl -X POST ${address}/v1/audit-events -H 'authorization: Bearer ${tokens.writeToken}' \\`,
       `       -H 'content-type: application/json' -d '{"org_id":null,"actor_type":"user","action":"login"}'`,
