@@ -110,11 +110,23 @@ async function claimInitialLinks(pool: pg.Pool, batch: number, result: ConvertRe
   result.forks = forks.rows.map((row) => ({ orgId: row.org_id, prevChecksum: row.prev_checksum, chainSeq: row.chain_seq, claimedBy: row.claimed_by }));
 }
 
-/** Creates the partitions of the current month (or `from`'s) and `monthsAhead` after it; returns the names. */
+/**
+ * Creates the partitions of the current month (or `from`'s) and `monthsAhead`
+ * after it that no partition covers yet (the first partition of a converted
+ * table covers everything up to the conversion's boundary); returns the names of
+ * the partitions that cover those months.
+ */
 export async function createPartitions(pool: pg.Pool, options: { monthsAhead: number; from?: Date }): Promise<string[]> {
   if (!(await isPartitioned(pool))) throw new LifecycleError('audit_logs is not partitioned: run `audit-chain partition convert` first');
+  const existing = (await listPartitions(pool)).filter((partition) => !partition.isDefault);
   const names: string[] = [];
   for (const month of monthsFrom(options.from ?? new Date(), options.monthsAhead + 1)) {
+    const start = new Date(`${month}T00:00:00Z`);
+    const covering = existing.find((partition) => (partition.from === null || partition.from <= start) && partition.to !== null && start < partition.to);
+    if (covering) {
+      if (!names.includes(covering.name)) names.push(covering.name);
+      continue;
+    }
     names.push((await pool.query<{ name: string }>('select audit_chain_partition_create($1::date) as name', [month])).rows[0]!.name);
   }
   return names;
