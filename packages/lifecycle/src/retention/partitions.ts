@@ -10,8 +10,8 @@
 // again in the database before it detaches and drops.
 import type pg from 'pg';
 import { signCheckpoint, type SignedCheckpoint } from '@audit-chain/chain';
-import { withTransaction } from '@audit-chain/db';
-import { LifecycleError } from '../errors.ts';
+import { sqlState, withTransaction } from '@audit-chain/db';
+import { isLifecycleRefusal, LifecycleError } from '../errors.ts';
 import { actAs, quoteIdent } from '../roles.ts';
 import { listPartitions } from '../partitioning/partitions.ts';
 import { markCheckpointExported, readCutRow, recordCheckpoint } from './queries.ts';
@@ -52,15 +52,24 @@ export async function retainPartitions(pool: pg.Pool, options: RetainOptions): P
       checkpoints.push(await signCheckpoint({ org_id: end.org_id, chain_seq: end.last_seq, sealed_count: row.sealed_count, checksum: row.checksum, signed_at: signedAt }, options.signer!));
     }
     const ids = await recordAndExportAll(pool, checkpoints, options.sinks!);
-    outcome.stragglers = await withTransaction(pool, async (client) => {
-      await actAs(client, 'retention');
-      const result = await client.query<{ deleted: string }>('select audit_chain_retain_partitions($1::bigint[], $2::text[], $3::timestamptz)::text as deleted', [
-        ids,
-        [partition.name],
-        options.olderThan.toISOString(),
-      ]);
-      return Number(result.rows[0]!.deleted);
-    });
+    try {
+      outcome.stragglers = await withTransaction(pool, async (client) => {
+        await actAs(client, 'retention');
+        const result = await client.query<{ deleted: string }>('select audit_chain_retain_partitions($1::bigint[], $2::text[], $3::timestamptz)::text as deleted', [
+          ids,
+          [partition.name],
+          options.olderThan.toISOString(),
+        ]);
+        return Number(result.rows[0]!.deleted);
+      });
+    } catch (error) {
+      // A lock not granted within its timeout (a long transaction on audit_logs), or a refusal:
+      // the month stays for the next run, and its rows go row by row now. The checkpoints signed
+      // for it name rows that are still there, so they stand.
+      if (sqlState(error) !== '55P03' && !isLifecycleRefusal(error)) throw error;
+      outcome.skipped = `not dropped: ${(error as Error).message}`;
+      break;
+    }
     for (const checkpoint of checkpoints) options.onCut?.({ orgId: checkpoint.org_id, cutSeq: checkpoint.chain_seq, rows: 0, checkpoint, partition: partition.name });
   }
   return done;
