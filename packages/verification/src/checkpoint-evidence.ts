@@ -70,7 +70,9 @@ export async function gatherCheckpoints(
       if (seen.has(key)) continue;
       seen.add(key);
       const id = chainId(checkpoint.org_id);
-      evidence.trusted.set(id, [...(evidence.trusted.get(id) ?? []), checkpoint]);
+      const list = evidence.trusted.get(id);
+      if (list) list.push(checkpoint);
+      else evidence.trusted.set(id, [checkpoint]);
     }
     for (const untrusted of breaks) {
       if (!inScope(untrusted.orgId)) continue;

@@ -28,7 +28,9 @@ export class DirectoryCheckpointSink implements CheckpointSink {
     const byFile = new Map<string, string[]>();
     for (const checkpoint of checkpoints) {
       const file = checkpointFileName(checkpoint.signed_at);
-      byFile.set(file, [...(byFile.get(file) ?? []), `${checkpointLine(checkpoint)}\n`]);
+      const lines = byFile.get(file);
+      if (lines) lines.push(`${checkpointLine(checkpoint)}\n`);
+      else byFile.set(file, [`${checkpointLine(checkpoint)}\n`]);
     }
     let written = 0;
     try {

@@ -74,7 +74,9 @@ export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Pr
       continue;
     }
     const id = chainId(chainBreak.orgId);
-    checkpointBreaks.set(id, [...(checkpointBreaks.get(id) ?? []), chainBreak]);
+    const list = checkpointBreaks.get(id);
+    if (list) list.push(chainBreak);
+    else checkpointBreaks.set(id, [chainBreak]);
   }
 
   // 2. The chains: every chain with a state row, and every chain a trusted checkpoint names
