@@ -192,7 +192,8 @@ describe('migrate', () => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      const recorded = await client.query('select kind, role_name from audit_chain_roles order by kind');
+      // (retention and redactor, 0014_lifecycle_roles, keep their default names here.)
+      const recorded = await client.query("select kind, role_name from audit_chain_roles where kind in ('writer', 'sealer', 'admin') order by kind");
       expect(recorded.rows).toEqual([
         { kind: 'admin', role_name: names.admin },
         { kind: 'sealer', role_name: names.sealer },
