@@ -7,7 +7,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { inArray } from 'drizzle-orm';
 import type pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
-import { auditLogs } from '@audit-chain/db';
+import { auditLogs } from '@audit-chain/db/schema';
 import { connect, createTestDatabase } from '../support/database.ts';
 import { barrier, connectAs, psql, readRoles } from './helpers.ts';
 

@@ -1,4 +1,7 @@
-export * from './schema.ts';
+// The runtime surface: pools, migrations, errors. The drizzle table definitions
+// are a separate entry (`@audit-chain/db/schema`): loading drizzle's query
+// builder costs a process about 150 MB of heap, which the API, the worker and
+// the command line do not need.
 export * from './pool.ts';
 export * from './migrate.ts';
 export * from './embedded.ts';

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 
@@ -37,6 +36,8 @@ export async function migrate(databaseUrl: string, roles: RoleNames = {}): Promi
       if (name) await client.query('select set_config($1, $2, false)', [`audit_chain.${kind}_role`, name]);
     }
     const before = await appliedCount(client);
+    // Loaded here, not at module load: see index.ts.
+    const { drizzle } = await import('drizzle-orm/node-postgres');
     await drizzleMigrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
     const after = await appliedCount(client);
     return { applied: journalTags().slice(before, after) };
