@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { createTestDatabase } from '../support/database.ts';
 import { insertRows, newOrgId, waitFor } from '../support/audit-rows.ts';
-import { checkAllChains } from '../support/chain-check.ts';
+import { checkAllChains, pendingCount } from '../support/chain-check.ts';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process.ts';
 
 const db = await createTestDatabase();
@@ -15,16 +15,6 @@ afterEach(async () => {
 });
 
 const workerEnv = { AUDIT_CHAIN_SEAL_BATCH_SIZE: '1000', AUDIT_CHAIN_SEAL_POLL_MS: '50', AUDIT_CHAIN_SEAL_CONCURRENCY: '2' };
-
-async function pendingCount(): Promise<number> {
-  const result = await db.pool.query<{ n: number }>(
-    `select count(*)::int as n from audit_logs a
-      where a.chain_seq > coalesce((select s.watermark_seq from audit_chain_state s
-             where coalesce(s.org_id, '00000000-0000-0000-0000-000000000000'::uuid)
-                 = coalesce(a.org_id, '00000000-0000-0000-0000-000000000000'::uuid)), 0)`,
-  );
-  return result.rows[0]!.n;
-}
 
 /** Every row at or below its chain's watermark has links; none above it has. */
 async function batchBoundaries(): Promise<{ unlinkedBelow: number; linkedAbove: number }> {
@@ -53,7 +43,7 @@ describe('crashes mid-batch', { timeout: 120_000 }, () => {
     const first = spawnWorker(db.url, workerEnv);
     workers.push(first);
     await waitFor('sealing to be under way', async () => {
-      const pending = await pendingCount();
+      const pending = await pendingCount(db.pool);
       return pending < total && pending > 5000;
     }, 30_000, 20);
     expect(await first.kill('SIGKILL')).toBeNull();
@@ -66,7 +56,7 @@ describe('crashes mid-batch', { timeout: 120_000 }, () => {
 
     const second = spawnWorker(db.url, workerEnv);
     workers.push(second);
-    await waitFor('the restarted worker to seal everything', async () => (await pendingCount()) === 0, 60_000, 250);
+    await waitFor('the restarted worker to seal everything', async () => (await pendingCount(db.pool)) === 0, 60_000, 250);
     const after = await sealedChecksums();
     expect(after.size).toBe(total);
     for (const [id, checksum] of before) expect(after.get(id)).toBe(checksum);
@@ -92,7 +82,7 @@ describe('crashes mid-batch', { timeout: 120_000 }, () => {
       }
     }
     expect(terminated).toBe(3);
-    await waitFor('the worker to recover and seal everything', async () => (await pendingCount()) === 0, 60_000, 250);
+    await waitFor('the worker to recover and seal everything', async () => (await pendingCount(db.pool)) === 0, 60_000, 250);
     expect((await checkAllChains(db.pool)).problems).toEqual([]);
     const halted = await db.pool.query(`select 1 from audit_chain_state where halted_at is not null`);
     expect(halted.rowCount).toBe(0);

@@ -55,3 +55,14 @@ export async function checkAllChains(pool: pg.Pool): Promise<ChainCheck> {
   const chains = new Set(rows.map((row) => row.org_id ?? 'system')).size;
   return { rows: rows.length, sealed, pending: rows.length - sealed, chains, problems };
 }
+
+/** Rows above their chain's watermark (pending), counted from the rows themselves. */
+export async function pendingCount(pool: pg.Pool): Promise<number> {
+  const result = await pool.query<{ n: number }>(
+    `select count(*)::int as n from audit_logs a
+      where a.chain_seq > coalesce((select s.watermark_seq from audit_chain_state s
+             where coalesce(s.org_id, '00000000-0000-0000-0000-000000000000'::uuid)
+                 = coalesce(a.org_id, '00000000-0000-0000-0000-000000000000'::uuid)), 0)`,
+  );
+  return result.rows[0]!.n;
+}

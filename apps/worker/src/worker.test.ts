@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { sealOnce } from '@audit-chain/sealing';
 import { connect, createTestDatabase } from '../../../test/support/database.ts';
 import { insertRows, newOrgId, waitFor } from '../../../test/support/audit-rows.ts';
-import { checkAllChains } from '../../../test/support/chain-check.ts';
+import { checkAllChains, pendingCount } from '../../../test/support/chain-check.ts';
 import { startWorker, type RunningWorker } from './worker.ts';
 
 const db = await createTestDatabase();
@@ -27,23 +27,13 @@ async function worker(overrides: Partial<Parameters<typeof startWorker>[0]> = {}
   return started;
 }
 
-async function unsealedCount(): Promise<number> {
-  const result = await db.pool.query<{ n: number }>(
-    `select count(*)::int as n from audit_logs a
-      where a.chain_seq > coalesce((select s.watermark_seq from audit_chain_state s
-             where coalesce(s.org_id, '00000000-0000-0000-0000-000000000000'::uuid)
-                 = coalesce(a.org_id, '00000000-0000-0000-0000-000000000000'::uuid)), 0)`,
-  );
-  return result.rows[0]!.n;
-}
-
 describe('sealing worker', () => {
   test('seals rows shortly after they commit and records a heartbeat', async () => {
     const sealer = await worker();
     const org = newOrgId();
     await insertRows(db.pool, org, 50);
     await insertRows(db.pool, null, 5);
-    await waitFor('all rows sealed', async () => (await unsealedCount()) === 0, 15_000);
+    await waitFor('all rows sealed', async () => (await pendingCount(db.pool)) === 0, 15_000);
     expect((await checkAllChains(db.pool)).problems).toEqual([]);
     await waitFor('heartbeat with sealed rows', async () => {
       const beat = await db.pool.query(`select sealed_rows from audit_chain_workers where worker_id = $1`, [sealer.identity.workerId]);
@@ -76,7 +66,7 @@ describe('sealing worker', () => {
     await Promise.all([...writers, onceRuns]);
     await sealOnce(db.pool, { batchSize: 500, waitMs: 5000, pollMs: 10 });
     // Workers may hold a chain's lock while seal --once runs; they finish it.
-    await waitFor('all rows sealed', async () => (await unsealedCount()) === 0, 20_000);
+    await waitFor('all rows sealed', async () => (await pendingCount(db.pool)) === 0, 20_000);
     const halted = await db.pool.query(`select org_id, halted_reason from audit_chain_state where halted_at is not null`);
     expect(halted.rows).toEqual([]);
     const check = await checkAllChains(db.pool);
@@ -125,7 +115,7 @@ describe('sealing worker', () => {
       );
       expect(stillBlocked.rowCount).toBeGreaterThan(0);
       await blocker.query('commit');
-      await waitFor('all rows sealed', async () => (await unsealedCount()) === 0, 20_000);
+      await waitFor('all rows sealed', async () => (await pendingCount(db.pool)) === 0, 20_000);
       expect((await checkAllChains(db.pool)).problems).toEqual([]);
       expect(slow.stats.sealedRows + other.stats.sealedRows).toBeGreaterThanOrEqual(20);
     } finally {
