@@ -96,7 +96,13 @@ export async function adoptTable(pool: pg.Pool, options: AdoptOptions): Promise<
   const say = options.onMessage ?? (() => {});
   const lockClient = await pool.connect();
   try {
-    const source = (await lockClient.query<{ name: string }>("select $1::text as name", [options.table])).rows[0]!.name;
+    // The adoption is recorded under the table's schema-qualified name, whichever way it was given
+    // (after the switch the name is the compatibility view's).
+    const resolved = await lockClient.query<{ name: string | null }>(
+      `select n.nspname || '.' || c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass($1)`,
+      [options.table],
+    );
+    const source = resolved.rows[0]?.name ?? options.table;
     const locked = await lockClient.query<{ ok: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as ok', [ADOPT_LOCK_CLASS, source]);
     if (!locked.rows[0]?.ok) throw new LifecycleError(`another audit-chain adopt is working on ${source}`);
 
