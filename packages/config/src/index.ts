@@ -25,6 +25,8 @@ const schema = z.object({
   AUDIT_CHAIN_WRITER_ROLE: optionalText,
   AUDIT_CHAIN_SEALER_ROLE: optionalText,
   AUDIT_CHAIN_ADMIN_ROLE: optionalText,
+  AUDIT_CHAIN_RETENTION_ROLE: optionalText,
+  AUDIT_CHAIN_REDACTOR_ROLE: optionalText,
   AUDIT_CHAIN_DATA_DIR: z.string().default('.data'),
   AUDIT_CHAIN_SIGNING_KEY_FILE: optionalText,
   AUDIT_CHAIN_SIGNING_KEY: optionalText,
@@ -61,7 +63,7 @@ export interface Config {
     batchSize: number;
     concurrency: number;
   };
-  roles: { writer?: string; sealer?: string; admin?: string };
+  roles: { writer?: string; sealer?: string; admin?: string; retention?: string; redactor?: string };
   logLevel: Env['LOG_LEVEL'];
   dataDir: string;
   checkpoints: {
@@ -123,6 +125,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(e.AUDIT_CHAIN_WRITER_ROLE ? { writer: e.AUDIT_CHAIN_WRITER_ROLE } : {}),
       ...(e.AUDIT_CHAIN_SEALER_ROLE ? { sealer: e.AUDIT_CHAIN_SEALER_ROLE } : {}),
       ...(e.AUDIT_CHAIN_ADMIN_ROLE ? { admin: e.AUDIT_CHAIN_ADMIN_ROLE } : {}),
+      ...(e.AUDIT_CHAIN_RETENTION_ROLE ? { retention: e.AUDIT_CHAIN_RETENTION_ROLE } : {}),
+      ...(e.AUDIT_CHAIN_REDACTOR_ROLE ? { redactor: e.AUDIT_CHAIN_REDACTOR_ROLE } : {}),
     },
     logLevel: e.LOG_LEVEL,
     dataDir: e.AUDIT_CHAIN_DATA_DIR,

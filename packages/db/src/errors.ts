@@ -5,6 +5,12 @@ export const SqlState = {
   appendOnlyUpdate: 'AC001',
   appendOnlyDelete: 'AC002',
   appendOnlyTruncate: 'AC003',
+  /** A delete outside a checkpointed retention cut. */
+  retentionRefused: 'AC010',
+  /** A change to a row that is not exactly an erasure of its personal fields by the redactor. */
+  erasureRefused: 'AC011',
+  /** A partition operation that would break the chain (drop/detach outside retention). */
+  partitioningRefused: 'AC012',
   uniqueViolation: '23505',
   checkViolation: '23514',
   notNullViolation: '23502',

@@ -8,10 +8,13 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../drizzle', impor
 /** Advisory lock key held while migrating, so concurrent `migrate` runs apply each migration once. */
 const MIGRATION_LOCK_KEY = 7_461_001;
 
+/** Role names by kind; each is read by the migration that creates that kind, the first time it runs. */
 export interface RoleNames {
   writer?: string;
   sealer?: string;
   admin?: string;
+  retention?: string;
+  redactor?: string;
 }
 
 export interface MigrateResult {

@@ -16,6 +16,8 @@ Environment:
   AUDIT_CHAIN_WRITER_ROLE   name of the writer role (default audit_chain_writer)
   AUDIT_CHAIN_SEALER_ROLE   name of the sealer role (default audit_chain_sealer)
   AUDIT_CHAIN_ADMIN_ROLE    name of the read-only admin role (default audit_chain_admin)
+  AUDIT_CHAIN_RETENTION_ROLE  name of the role that alone may delete (default audit_chain_retention)
+  AUDIT_CHAIN_REDACTOR_ROLE   name of the role that alone may erase personal fields (default audit_chain_redactor)
 
 Role names are taken the first time the roles migration runs and recorded in
 audit_chain_roles; later runs keep the recorded names.`,
@@ -32,7 +34,7 @@ audit_chain_roles; later runs keep the recorded names.`,
 
 /** Configured role names that differ from the ones this database recorded (and therefore uses). */
 async function roleMismatches(url: string, wanted: RoleNames): Promise<string[]> {
-  if (!wanted.writer && !wanted.sealer && !wanted.admin) return [];
+  if (Object.values(wanted).every((name) => !name)) return [];
   const client = new pg.Client({ connectionString: url, application_name: 'audit-chain migrate' });
   await client.connect();
   try {
