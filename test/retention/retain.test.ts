@@ -141,6 +141,13 @@ describe('retention cuts each chain after a signed checkpoint', () => {
     expect(started).toEqual({ system: signed.filter((c) => c.org_id === null).at(-1)!.chain_seq, [orgA]: signed.filter((c) => c.org_id === orgA).at(-1)!.chain_seq, [orgB]: signed.filter((c) => c.org_id === orgB).at(-1)!.chain_seq });
   });
 
+  test('the SQL function starts after each chain\'s latest cut and finds no break', async () => {
+    for (const orgId of [orgA, orgB, null]) {
+      const breaks = await db.pool.query('select * from audit_log_verify_chain($1::uuid)', [orgId]);
+      expect(breaks.rows, orgId ?? 'system').toEqual([]);
+    }
+  });
+
   test('a second run finds nothing more to delete', async () => {
     const again = await retainChains(db.pool, { olderThan, signer, sinks: [sink] });
     expect(again.deleted).toBe(0);
@@ -289,4 +296,5 @@ test('the chains end clean: verification from the retention checkpoints', async 
   const report = await verifyAll();
   expect(report.breaks).toEqual([]);
   expect(report.ok).toBe(true);
+  for (const orgId of [orgA, orgB, null]) expect((await db.pool.query('select * from audit_log_verify_chain($1::uuid)', [orgId])).rows).toEqual([]);
 });
