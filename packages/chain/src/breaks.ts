@@ -18,6 +18,8 @@ export const BREAK_KINDS = [
   'tail_truncated',
   /** The row at a checkpoint's chain_seq is missing or differs, or the number of rows up to it differs. */
   'checkpoint_mismatch',
+  /** A row still present at or below the chain's latest retention cut, whose rows were deleted: put back, or hidden by a forged cut. */
+  'row_below_cut',
   /** A checkpoint whose signature does not verify, or which is malformed. */
   'checkpoint_signature_invalid',
   /** A checkpoint signed by a key id not in the keyring, or outside that key's validity window. */

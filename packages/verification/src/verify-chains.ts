@@ -161,7 +161,7 @@ async function verifyOneChain(pool: pg.Pool, orgId: string | null, options: OneC
     const snapshot = stateSnapshot(orgId, state, options.checkpoints, onBreak);
     // Against a stand-in state the verifier's head checks would only repeat that the state is gone.
     const standIn = state === undefined && snapshot !== EMPTY_STATE;
-    const start = laterStart(await retentionStart(client, orgId, options.checkpoints, options.keyringGiven, onBreak), options.fromCheckpoint);
+    const start = laterStart(await retentionStart(client, orgId, options.checkpoints, options.keyringGiven, onBreak, options.pageSize), options.fromCheckpoint);
     const report = await verifyChain(
       {
         orgId,
