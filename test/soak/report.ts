@@ -24,6 +24,7 @@ export function countRows(result: SoakResult): [string, string][] {
     ['faults injected', `${result.faults.length}: ${faultsByKind}`],
     ['worker processes started', `${result.workersStarted} (2 replicas + replacements)`],
     ['drain after the writers stopped', result.drainSeconds === undefined ? 'did not finish' : `${result.drainSeconds.toFixed(1)} s; final seal --once sealed ${result.sealedByFinalPass} rows`],
+    ['longest sealing stall', `${result.longestStallSeconds.toFixed(1)} s (a chain with discovered rows above its watermark that did not move); ${result.stalls.length} stalls of 5 s or more`],
     ['acknowledged or committed rows missing', String(presence.missingAcknowledged.length + presence.missingCommitted.length)],
     ['rolled-back rows present', String(presence.presentRolledBack.length)],
     ['verification', verificationLine(result)],

@@ -8,6 +8,7 @@ import { sealOnce } from '@audit-chain/sealing';
 import { rowPresence, tableCounts, verifyChains, type ChainVerification, type RowPresence, type TableCounts } from './checks.ts';
 import { startSoakCluster } from './cluster.ts';
 import { describeLag } from './diagnostics.ts';
+import { StallWatch, type Stall } from './stall-watch.ts';
 import { planFaults, runFaults, type InjectedFault } from './faults.ts';
 import { runHttpWriters } from './http-writers.ts';
 import { Ledger } from './ledger.ts';
@@ -27,6 +28,13 @@ const ORGS = 8;
 const DRAIN_TIMEOUT_MS = 60_000;
 const WRITERS_STOP_TIMEOUT_MS = 30_000;
 const WORKER_STOP_TIMEOUT_MS = 40_000;
+/**
+ * The longest a chain with discovered rows may wait for its watermark to move.
+ * Normal runs stay under ~4 s, restart included (the dispatch loop's backoff);
+ * a worker that sleeps through its seal jobs (the pg-boss NOTIFY backstop of
+ * 30 s, fixed in 01f3130) goes far past it.
+ */
+const STALL_LIMIT_SECONDS = 15;
 
 export interface SoakResult {
   options: SoakOptions;
@@ -37,6 +45,10 @@ export interface SoakResult {
   workersStarted: number;
   /** Seconds the workers took to seal what was pending when the writers stopped; undefined if they did not. */
   drainSeconds: number | undefined;
+  /** The longest time a chain had discovered rows above its watermark without the watermark moving. */
+  longestStallSeconds: number;
+  /** Chains stalled for 5 s or more, with what the pipeline looked like then. */
+  stalls: Stall[];
   /** Rows the final `sealOnce` still had to seal (0 when the workers drained everything). */
   sealedByFinalPass: number;
   counts: TableCounts;
@@ -76,6 +88,8 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void)
     const plan = planFaults(durationMs, random.fork(1));
     log(`fault plan: ${plan.map((fault) => `${(fault.atMs / 1000).toFixed(0)} s ${fault.kind}`).join(', ')}`);
 
+    const stallWatch = new StallWatch(pool, log, () => recentOutput(workers!));
+    stallWatch.start();
     let writing = true;
     const running = () => writing;
     const writeStart = Date.now();
@@ -111,6 +125,7 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void)
       failures.push(`the workers did not seal everything within ${DRAIN_TIMEOUT_MS / 1000} s of the writers stopping: ${counts.rows - counts.sealed} rows still pending, want 0`);
     }
     log(drainSeconds === undefined ? 'workers did NOT drain' : `workers drained in ${drainSeconds.toFixed(1)} s`);
+    stallWatch.stop();
 
     for (const stopped of await workers.stopAll(WORKER_STOP_TIMEOUT_MS)) {
       if (stopped.timedOut || stopped.code !== 0) {
@@ -128,6 +143,9 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void)
     const presence = await rowPresence(pool, ledger);
     const verification = await verifyChains(pool, cluster.databaseUrl, counts.rows);
     failures.push(...judge(ledger, counts, presence, verification));
+    for (const stall of stallWatch.stalls.filter((entry) => entry.seconds > STALL_LIMIT_SECONDS)) {
+      failures.push(`chain ${stall.chain} had rows to seal but its watermark did not move for ${stall.seconds.toFixed(1)} s, want at most ${STALL_LIMIT_SECONDS} s (a stuck worker or a lost wake-up); then: ${stall.lag}`);
+    }
 
     return {
       options,
@@ -137,6 +155,8 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void)
       faults: injected,
       workersStarted: workers.started,
       drainSeconds,
+      longestStallSeconds: stallWatch.longestMs / 1000,
+      stalls: stallWatch.stalls,
       sealedByFinalPass: final.sealed,
       counts,
       presence,
@@ -210,6 +230,16 @@ async function logProgress(pool: ReturnType<typeof createPool>, ledger: Ledger, 
       `${ledger.acknowledged.size} events; sql ${ledger.committed.size} rows committed; ` +
       (counts ? `table ${counts.rows} rows, ${counts.sealed} sealed` : 'table not readable right now'),
   );
+}
+
+/** The last lines each live worker logged (warnings and errors only), for a stall's report. */
+function recentOutput(workers: WorkerReplicas): string {
+  return workers.slots
+    .map((worker) => {
+      const lines = worker.output().trim().split('\n').slice(-4).map((line) => `    ${line.slice(0, 400)}`);
+      return `  ${worker.name} (pid ${worker.pid}):\n${lines.join('\n')}`;
+    })
+    .join('\n');
 }
 
 async function within<T>(timeoutMs: number, promise: Promise<T>): Promise<T | 'timeout'> {
