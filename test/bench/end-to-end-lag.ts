@@ -15,7 +15,14 @@ const CLI = fileURLToPath(new URL('../../apps/cli/bin/audit-chain.ts', import.me
 const ORGS = 20;
 const WRITERS = 8;
 const POLL_MS = 20;
-const WORKER_ENV = { AUDIT_CHAIN_SEAL_BATCH_SIZE: '5000', AUDIT_CHAIN_SEAL_CONCURRENCY: '4', AUDIT_CHAIN_SEAL_POLL_MS: '100', LOG_LEVEL: 'warn' };
+// NODE_OPTIONS as docker/Dockerfile.worker sets it for the worker deployment.
+const WORKER_ENV = {
+  AUDIT_CHAIN_SEAL_BATCH_SIZE: '5000',
+  AUDIT_CHAIN_SEAL_CONCURRENCY: '4',
+  AUDIT_CHAIN_SEAL_POLL_MS: '100',
+  LOG_LEVEL: 'warn',
+  NODE_OPTIONS: '--max-old-space-size=160 --max-semi-space-size=8',
+};
 
 interface Written {
   org: string;

@@ -12,7 +12,14 @@ import type { BenchOptions, BenchSection, SectionReport, TargetCheck } from './s
 
 const CLI = fileURLToPath(new URL('../../apps/cli/bin/audit-chain.ts', import.meta.url));
 const ORGS = 100;
-const WORKER_ENV = { AUDIT_CHAIN_SEAL_BATCH_SIZE: '5000', AUDIT_CHAIN_SEAL_CONCURRENCY: '4', AUDIT_CHAIN_SEAL_POLL_MS: '100', LOG_LEVEL: 'warn' };
+// NODE_OPTIONS as docker/Dockerfile.worker sets it for the worker deployment.
+const WORKER_ENV = {
+  AUDIT_CHAIN_SEAL_BATCH_SIZE: '5000',
+  AUDIT_CHAIN_SEAL_CONCURRENCY: '4',
+  AUDIT_CHAIN_SEAL_POLL_MS: '100',
+  LOG_LEVEL: 'warn',
+  NODE_OPTIONS: '--max-old-space-size=160 --max-semi-space-size=8',
+};
 
 interface DrainResult {
   rows: number;
@@ -117,7 +124,8 @@ async function runVerify(url: string): Promise<{ seconds: number; exit: number |
   let peak = 0;
   const sampler = setInterval(() => {
     try {
-      peak = Math.max(peak, peakRssMiB(child.pid));
+      const sample = peakRssMiB(child.pid);
+      if (Number.isFinite(sample)) peak = Math.max(peak, sample);
     } catch {
       // the process has exited between two samples
     }
@@ -154,7 +162,7 @@ export const sealingThroughputSection: BenchSection = {
       '',
       `- Command: \`${options.command}\`; date ${new Date().toISOString()}`,
       `- Backlog: ${ORGS} organizations, one holding half of the rows, loaded before the worker starts; one \`audit-chain worker\` process (${Object.entries(WORKER_ENV)
-        .filter(([name]) => name.startsWith('AUDIT'))
+        .filter(([name]) => name.startsWith('AUDIT') || name === 'NODE_OPTIONS')
         .map(([name, value]) => `${name}=${value}`)
         .join(', ')}) drains it; drain time runs from the worker's spawn to the moment the chain states count every row sealed. Peak memory is the worker's VmHWM (peak resident set).`,
       '- Verification: `audit-chain verify --all --json --no-record` over the drained chains (every row recomputed), timed from spawn to exit.',
