@@ -7,3 +7,4 @@ export * from './migrate.ts';
 export * from './embedded.ts';
 export * from './errors.ts';
 export * from './url.ts';
+export * from './sql.ts';

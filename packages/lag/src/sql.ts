@@ -1,11 +1,7 @@
 // Small SQL building blocks shared by the lag queries. Every query is a pure
 // function returning { text, values } (tested without a database where it
 // matters, and with EXPLAIN where it touches audit_logs).
-
-export interface Query {
-  text: string;
-  values: unknown[];
-}
+export { orgMatch, type Query } from '@audit-chain/db';
 
 /**
  * The key the chain tables are joined on. The system chain has a NULL org_id;
@@ -22,12 +18,6 @@ export const iso = (column: string): string => `to_char(${column} at time zone '
 /** Seconds from `column` to the snapshot's now() (the start of the reading transaction). */
 export const ageSeconds = (column: string): string => `extract(epoch from (now() - ${column}))::float8`;
 
-/** `column = $n` (pushing orgId onto values) or `column is null`: both can use an (org_id, ...) index. */
-export function orgMatch(column: string, orgId: string | null, values: unknown[]): string {
-  if (orgId === null) return `${column} is null`;
-  values.push(orgId);
-  return `${column} = $${values.length}::uuid`;
-}
 
 export interface LateralProbe {
   /** Select list over `alias`. */

@@ -5,19 +5,8 @@
 // (org_id, chain_seq), since for `org_id is null` the planner does not see that
 // the index already returns chain_seq order and would sort the whole range.
 import { GENESIS_PREV_CHECKSUM } from '@audit-chain/chain';
+import { orgMatch, type Query } from '@audit-chain/db';
 import { CANONICAL_COLUMNS } from './rows.ts';
-
-export interface Query {
-  text: string;
-  values: unknown[];
-}
-
-/** `column = $n` (pushing orgId onto values) or `column is null`. */
-function orgMatch(column: string, orgId: string | null, values: unknown[]): string {
-  if (orgId === null) return `${column} is null`;
-  values.push(orgId);
-  return `${column} = $${values.length}::uuid`;
-}
 
 export function lockChainState(orgId: string | null): Query {
   const values: unknown[] = [];

@@ -71,11 +71,6 @@ export function toRowContent(row: CanonicalRow): RowContent {
   };
 }
 
-/** `org_id = $n`, or `org_id is null` for the system chain, so the (org_id, chain_seq) index is usable either way. */
-export function orgCondition(column: string, orgId: string | null, param: number): string {
-  return orgId === null ? `${column} is null` : `${column} = $${param}::uuid`;
-}
-
 /** The pg-boss singleton key and log label of a chain. */
 export function chainKey(orgId: string | null): string {
   return orgId ?? 'system';

@@ -2,17 +2,9 @@
 // chain with `org_id = $n` or `org_id is null`, so the (org_id, chain_seq) index
 // serves the system chain too.
 import type { SignedCheckpoint } from '@audit-chain/chain';
+import { orgMatch, type Query } from '@audit-chain/db';
 
-export interface Query {
-  text: string;
-  values: unknown[];
-}
-
-function orgMatch(column: string, orgId: string | null, values: unknown[]): string {
-  if (orgId === null) return `${column} is null`;
-  values.push(orgId);
-  return `${column} = $${values.length}::uuid`;
-}
+export type { Query };
 
 /** Sealed chains (watermark above 0), optionally one. */
 export function listSealedChains(orgId?: string | null): Query {
