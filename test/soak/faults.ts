@@ -154,7 +154,7 @@ async function restartPostgres(context: FaultContext): Promise<string> {
         );
         return `${worker.name} NOT sealing`;
       }
-      return `${worker.name} sealing again after ${(ms / 1000).toFixed(1)} s`;
+      return `${worker.name} heartbeat shows new seals after ${(ms / 1000).toFixed(1)} s`;
     }),
   );
   parts.push(...recovered);

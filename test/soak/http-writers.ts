@@ -19,6 +19,9 @@ export interface HttpWritersOptions {
   maxPauseMs: number;
 }
 
+/** Share of requests that are batches, and a batch's size range; the rest carry one event. */
+export const BATCH_SHARE = 0.35;
+export const BATCH_SIZE: readonly [number, number] = [2, 40];
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Statuses that say "not now" rather than "your request is wrong": expected while faults run. */
 const FAULT_STATUSES = new Set([500, 502, 503, 504]);
@@ -30,9 +33,9 @@ export async function runHttpWriters(options: HttpWritersOptions): Promise<void>
 async function runClient(options: HttpWritersOptions, random: Random): Promise<void> {
   let n = 0;
   while (options.running()) {
-    const batch = random.next() < 0.35;
+    const batch = random.next() < BATCH_SHARE;
     const org = pickOrg(options.orgs, random);
-    const events = Array.from({ length: batch ? random.int(2, 40) : 1 }, () => makeEvent(org, random, (n += 1)));
+    const events = Array.from({ length: batch ? random.int(...BATCH_SIZE) : 1 }, () => makeEvent(org, random, (n += 1)));
     const ok = await post(options, events, batch);
     await pause(ok ? random.int(0, options.maxPauseMs) : random.int(100, 300));
   }

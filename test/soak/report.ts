@@ -2,7 +2,9 @@
 // of docs/benchmarks.md.
 import { WALK_MAX_ROWS } from './checks.ts';
 import { FAULT_KINDS } from './faults.ts';
-import type { SoakResult } from './soak.ts';
+import { BATCH_SHARE, BATCH_SIZE } from './http-writers.ts';
+import { SOAK_SHAPE, type SoakResult } from './soak.ts';
+import { LONG_TRANSACTION_MS, ROWS_PER_TRANSACTION, SQL_MIX } from './sql-writers.ts';
 
 export function countRows(result: SoakResult): [string, string][] {
   const { ledger, counts, presence, verification } = result;
@@ -42,6 +44,10 @@ function verificationLine(result: SoakResult): string {
   return `audit-chain verify --all --json: exit ${verifier.exitCode}, ${totals}${verifier.breaks} breaks; ${walkText}`;
 }
 
+function percent(share: number): string {
+  return `${Number((share * 100).toFixed(1))}%`;
+}
+
 export function textReport(result: SoakResult): string {
   const rows = countRows(result);
   const width = Math.max(...rows.map(([name]) => name.length));
@@ -65,16 +71,17 @@ export function markdownSection(result: SoakResult, machine: string): string {
     `${result.options.durationSeconds} s of writes under faults, ${result.wallSeconds.toFixed(0)} s wall clock in all (startup, drain and checks included);`,
     `result: **${result.failures.length === 0 ? 'passed' : 'FAILED'}**.`,
     '',
-    'What runs: its own embedded PostgreSQL (never the shared server), the API and two sealing',
-    'worker replicas as child processes; 6 HTTP clients (single events and batches of 2-40, 8',
-    'organizations plus the system chain, half of the writes to one hot organization) and 4 SQL',
-    'connections (transactions of 1-5 rows, 12% rolled back, 12% with a savepoint rolled back,',
-    '1.5% held open 2-6 s). Faults on a seeded schedule: SIGKILL a worker and start a replacement,',
+    `What runs: its own embedded PostgreSQL (never the shared server), the API and ${SOAK_SHAPE.replicas} sealing worker`,
+    `replicas as child processes (poll ${SOAK_SHAPE.workerTuning.pollMs} ms, batches of ${SOAK_SHAPE.workerTuning.batchSize}, ${SOAK_SHAPE.workerTuning.concurrency} seal jobs at a time); ${SOAK_SHAPE.httpClients} HTTP`,
+    `clients (${percent(1 - BATCH_SHARE)} single events, ${percent(BATCH_SHARE)} batches of ${BATCH_SIZE.join('-')}; ${SOAK_SHAPE.orgs} organizations plus the system`,
+    `chain, half of the writes to one hot organization) and ${SOAK_SHAPE.sqlConnections} SQL connections (transactions of`,
+    `${ROWS_PER_TRANSACTION.join('-')} rows, ${percent(SQL_MIX.rollback)} rolled back, ${percent(SQL_MIX.savepoint)} with a savepoint rolled back, ${percent(SQL_MIX.heldOpen)} held open`,
+    `${LONG_TRANSACTION_MS.map((ms) => ms / 1000).join('-')} s). Faults on a seeded schedule: SIGKILL a worker and start a replacement,`,
     '`pg_terminate_backend` on every worker backend, and one PostgreSQL restart (stop, start on',
     'the same data directory and port), after which the API and every worker must recover by',
     'themselves. At the end the workers drain, a final `seal --once` pass finishes, and every',
     'acknowledged and committed row must be stored, no rolled-back row, committed rows = sealed',
-    'rows, no chain halted, every chain verifying with zero breaks.',
+    'rows, no chain halted, no chain stalled, every chain verifying with zero breaks.',
     '',
     '| count | value |',
     '| --- | --- |',
@@ -84,6 +91,7 @@ export function markdownSection(result: SoakResult, machine: string): string {
     '',
     ...result.faults.map((fault) => `- ${(fault.atMs / 1000).toFixed(1)} s, ${fault.kind}: ${fault.detail}`),
     '',
-    '`npm run soak -- --long` runs 600 s of writes; `--seed N` replays a run\'s choices and fault schedule.',
+    '`npm run soak -- --long` runs 600 s of writes; `--seed N` replays a run\'s fault schedule and the',
+    'writers\' choices (not the timing, so not the exact interleaving).',
   ].join('\n');
 }

@@ -24,6 +24,13 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = (line: string) => process.stderr.write(`soak: ${line}\n`);
+  // Exiting runs the 'exit' hooks that SIGKILL the API and the workers and stop the embedded PostgreSQL.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping the API, the workers and PostgreSQL; the data directory stays`);
+      process.exit(130);
+    });
+  }
   const result = await runSoak(options, log);
   process.stdout.write(textReport(result));
   if (options.write) {

@@ -19,11 +19,16 @@ import { WorkerReplicas } from './replicas.ts';
 import { runSqlWriters } from './sql-writers.ts';
 import { makeOrgs } from './workload.ts';
 
-const WORKER_TUNING: WorkerTuning = { pollMs: 100, batchSize: 1000, concurrency: 2 };
-const REPLICAS = 2;
-const HTTP_CLIENTS = 6;
-const SQL_CONNECTIONS = 4;
-const ORGS = 8;
+/** The shape of the load and of the deployment under test (the report describes the run from it). */
+export const SOAK_SHAPE = {
+  workerTuning: { pollMs: 100, batchSize: 1000, concurrency: 2 } satisfies WorkerTuning,
+  replicas: 2,
+  httpClients: 6,
+  sqlConnections: 4,
+  /** Besides the hot one and the system chain. */
+  orgs: 8,
+} as const;
+const { workerTuning: WORKER_TUNING, replicas: REPLICAS, httpClients: HTTP_CLIENTS, sqlConnections: SQL_CONNECTIONS, orgs: ORGS } = SOAK_SHAPE;
 /** How long the workers get to seal everything after the writers stop; a chain still pending after this is a stuck worker. */
 const DRAIN_TIMEOUT_MS = 60_000;
 const WRITERS_STOP_TIMEOUT_MS = 30_000;

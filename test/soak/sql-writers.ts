@@ -19,7 +19,10 @@ export interface SqlWritersOptions {
   maxPauseMs: number;
 }
 
-const LONG_TRANSACTION_MS: [number, number] = [2000, 6000];
+/** Shares of transactions rolled back, with a savepoint rolled back, and held open for LONG_TRANSACTION_MS. */
+export const SQL_MIX = { rollback: 0.12, savepoint: 0.12, heldOpen: 0.015 } as const;
+export const LONG_TRANSACTION_MS: readonly [number, number] = [2000, 6000];
+export const ROWS_PER_TRANSACTION: readonly [number, number] = [1, 5];
 
 export async function runSqlWriters(options: SqlWritersOptions): Promise<void> {
   await Promise.all(Array.from({ length: options.connections }, (_, writer) => runWriter(options, writer, options.random.fork(1000 + writer))));
@@ -52,7 +55,7 @@ async function runWriter(options: SqlWritersOptions, writer: number, random: Ran
 async function writeTransaction(client: pg.Client, options: SqlWritersOptions, random: Random): Promise<boolean> {
   const { ledger } = options;
   const org = pickOrg(options.orgs, random);
-  const ids = Array.from({ length: random.int(1, 5) }, () => randomUUID());
+  const ids = Array.from({ length: random.int(...ROWS_PER_TRANSACTION) }, () => randomUUID());
   const roll = random.next();
   let savepointIds: string[] = [];
   let commitSent = false;
@@ -60,13 +63,13 @@ async function writeTransaction(client: pg.Client, options: SqlWritersOptions, r
   try {
     await client.query('begin');
     await insertRows(client, org, ids);
-    if (roll < 0.12) {
+    if (roll < SQL_MIX.rollback) {
       await client.query('rollback');
       for (const id of ids) ledger.rolledBack.add(id);
       ledger.sql.rolledBackTransactions += 1;
       return true;
     }
-    if (roll < 0.24) {
+    if (roll < SQL_MIX.rollback + SQL_MIX.savepoint) {
       await client.query('savepoint soak');
       savepointIds = [randomUUID(), randomUUID()];
       await insertRows(client, org, savepointIds);
@@ -74,7 +77,7 @@ async function writeTransaction(client: pg.Client, options: SqlWritersOptions, r
       for (const id of savepointIds) ledger.rolledBack.add(id);
       ledger.sql.savepointRollbacks += 1;
     }
-    if (roll > 0.985) {
+    if (roll >= 1 - SQL_MIX.heldOpen) {
       // Held open while other writers commit later chain_seq values behind it.
       ledger.sql.longTransactions += 1;
       await pause(random.int(...LONG_TRANSACTION_MS));
