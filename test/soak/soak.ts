@@ -28,7 +28,6 @@ export const SOAK_SHAPE = {
   /** Besides the hot one and the system chain. */
   orgs: 8,
 } as const;
-const { workerTuning: WORKER_TUNING, replicas: REPLICAS, httpClients: HTTP_CLIENTS, sqlConnections: SQL_CONNECTIONS, orgs: ORGS } = SOAK_SHAPE;
 /** How long the workers get to seal everything after the writers stop; a chain still pending after this is a stuck worker. */
 const DRAIN_TIMEOUT_MS = 60_000;
 const WRITERS_STOP_TIMEOUT_MS = 30_000;
@@ -82,13 +81,13 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void)
   try {
     const token = randomBytes(16).toString('hex');
     api = await startApi(cluster.databaseUrl, token, onUnexpectedExit);
-    workers = new WorkerReplicas(cluster.databaseUrl, WORKER_TUNING, REPLICAS, onUnexpectedExit);
+    workers = new WorkerReplicas(cluster.databaseUrl, SOAK_SHAPE.workerTuning, SOAK_SHAPE.replicas, onUnexpectedExit);
     await waitForWorkers(pool, workers);
-    log(`API on ${api.baseUrl}; ${REPLICAS} worker replicas up (${((Date.now() - started) / 1000).toFixed(1)} s after start)`);
+    log(`API on ${api.baseUrl}; ${SOAK_SHAPE.replicas} worker replicas up (${((Date.now() - started) / 1000).toFixed(1)} s after start)`);
 
     const ledger = new Ledger();
     const random = seededRandom(options.seed);
-    const orgs = makeOrgs(ORGS);
+    const orgs = makeOrgs(SOAK_SHAPE.orgs);
     const durationMs = options.durationSeconds * 1000;
     const plan = planFaults(durationMs, random.fork(1));
     log(`fault plan: ${plan.map((fault) => `${(fault.atMs / 1000).toFixed(0)} s ${fault.kind}`).join(', ')}`);
@@ -99,8 +98,8 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void)
     const running = () => writing;
     const writeStart = Date.now();
     const writers = Promise.all([
-      runHttpWriters({ baseUrl: api.baseUrl, token, clients: HTTP_CLIENTS, orgs, random: random.fork(2), ledger, running, maxPauseMs: 20 }),
-      runSqlWriters({ databaseUrl: cluster.databaseUrl, connections: SQL_CONNECTIONS, orgs, random: random.fork(3), ledger, running, maxPauseMs: 20 }),
+      runHttpWriters({ baseUrl: api.baseUrl, token, clients: SOAK_SHAPE.httpClients, orgs, random: random.fork(2), ledger, running, maxPauseMs: 20 }),
+      runSqlWriters({ databaseUrl: cluster.databaseUrl, connections: SOAK_SHAPE.sqlConnections, orgs, random: random.fork(3), ledger, running, maxPauseMs: 20 }),
     ]);
     const faults = runFaults(
       plan,
