@@ -72,7 +72,10 @@ export async function scratch(): Promise<ScratchDatabase & { dir: string }> {
   const name = `audit_chain_test_tamper_${randomBytes(5).toString('hex')}`;
   await withAdmin(serverUrl, (admin) => admin.query(`create database ${name} template ${inject('templateDatabase')}`));
   const url = withDatabaseName(serverUrl, name);
-  const pool = createPool(url, { applicationName: 'audit-chain tamper test', max: 12 });
+  // Every test of a file builds its own database and keeps its pool until the
+  // file ends: idle connections must close quickly, or a file's pools together
+  // outgrow the server's max_connections (100 by default).
+  const pool = createPool(url, { applicationName: 'audit-chain tamper test', max: 12, idleTimeoutMs: 100 });
   const dir = mkdtempSync(join(tmpdir(), 'audit-chain-tamper-'));
   created.push({ name, pool, dir });
   return { url, pool, dir };

@@ -9,6 +9,8 @@ export interface PoolOptions {
   max?: number;
   /** How long to wait for a connection before failing (a full pool or an unresponsive server). */
   connectionTimeoutMs?: number;
+  /** How long an idle connection stays open (pg's default: 10 s). */
+  idleTimeoutMs?: number;
 }
 
 export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
@@ -17,6 +19,7 @@ export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
     application_name: options.applicationName,
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    idleTimeoutMillis: options.idleTimeoutMs ?? 10_000,
   });
   // An idle client whose backend was terminated emits 'error' on the pool, and a
   // checked-out one (between two statements of a transaction) on itself; without
