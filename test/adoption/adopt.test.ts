@@ -121,12 +121,22 @@ describe('adoption under live inserts, interrupted twice and resumed', () => {
       expect(first.status).toBe('copying');
       expect(first.copied_rows).toBeGreaterThanOrEqual(300);
 
-      // 2. Its backends terminated in the middle of a batch (as by a crash).
+      // 2. Its backends terminated in the middle of a batch (as by a crash): the
+      // killer waits for a statement of the adoption to be running, so the
+      // termination cannot land on an idle pooled connection and go unnoticed.
       let killed = false;
+      let killing = false;
       const killer = async (progress: AdoptProgress) => {
-        if (killed || progress.phase !== 'historical' || progress.done < 600) return;
-        killed = true;
-        await db.pool.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'audit-chain adopt (test)' and datname = current_database()");
+        if (killing || progress.phase !== 'historical' || progress.done < 600) return;
+        killing = true;
+        const deadline = Date.now() + 20_000;
+        while (!killed && Date.now() < deadline) {
+          const result = await db.pool.query<{ ok: boolean }>(
+            `select pg_terminate_backend(pid) as ok from pg_stat_activity
+              where application_name = 'audit-chain adopt (test)' and datname = current_database() and state = 'active'`,
+          );
+          killed = result.rows.some((row) => row.ok);
+        }
       };
       await expect(adoptTable(adoptPool, { ...options, onProgress: (p) => void killer(p) })).rejects.toThrow();
       expect(killed).toBe(true);
