@@ -121,21 +121,30 @@ describe('adoption under live inserts, interrupted twice and resumed', () => {
       expect(first.status).toBe('copying');
       expect(first.copied_rows).toBeGreaterThanOrEqual(300);
 
-      // 2. Its backends terminated in the middle of a batch (as by a crash): the
-      // killer waits for a statement of the adoption to be running, so the
-      // termination cannot land on an idle pooled connection and go unnoticed.
+      // 2. Its backend terminated in the middle of a batch (as by a crash). To be
+      // sure the termination lands inside a batch transaction, the killer holds a
+      // row lock on the adoption's progress row: the next batch inserts its rows,
+      // then waits to move its cursor; that backend is terminated while it waits.
       let killed = false;
       let killing = false;
       const killer = async (progress: AdoptProgress) => {
         if (killing || progress.phase !== 'historical' || progress.done < 600) return;
         killing = true;
-        const deadline = Date.now() + 20_000;
-        while (!killed && Date.now() < deadline) {
-          const result = await db.pool.query<{ ok: boolean }>(
-            `select pg_terminate_backend(pid) as ok from pg_stat_activity
-              where application_name = 'audit-chain adopt (test)' and datname = current_database() and state = 'active'`,
-          );
-          killed = result.rows.some((row) => row.ok);
+        const blocker = await connect(db.url, 'adoption blocker');
+        try {
+          await blocker.query('begin');
+          await blocker.query('select 1 from audit_chain_adoptions for update');
+          await waitFor('a batch waiting on its cursor update', async () => {
+            const result = await db.pool.query<{ ok: boolean }>(
+              `select pg_terminate_backend(pid) as ok from pg_stat_activity
+                where application_name = 'audit-chain adopt (test)' and datname = current_database() and wait_event_type = 'Lock'`,
+            );
+            killed = result.rows.some((row) => row.ok);
+            return killed;
+          }, 20_000, 5);
+        } finally {
+          await blocker.query('rollback').catch(() => {});
+          await blocker.end();
         }
       };
       await expect(adoptTable(adoptPool, { ...options, onProgress: (p) => void killer(p) })).rejects.toThrow();
