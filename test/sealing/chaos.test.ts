@@ -9,24 +9,13 @@ import { startWorker, type RunningWorker } from '@audit-chain/worker';
 import { connect, createTestDatabase } from '../support/database.ts';
 import { insertRows, newOrgId, waitFor } from '../support/audit-rows.ts';
 import { checkAllChains } from '../support/chain-check.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 
 const db = await createTestDatabase();
 const workers: RunningWorker[] = [];
 afterAll(async () => {
   await Promise.all(workers.map((worker) => worker.stop()));
 });
-
-/** A small deterministic PRNG, so a failing run can be replayed from its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('32 writers with rollbacks and open transactions, sealing throughout: committed = sealed, every chain holds', { timeout: 120_000 }, async () => {
   const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
@@ -45,7 +34,7 @@ test('32 writers with rollbacks and open transactions, sealing throughout: commi
   const stats = { committed: 0, rolledBack: 0, savepointRollbacks: 0, heldOpen: 0 };
   let writing = true;
   const writers = Array.from({ length: 32 }, async (_, writer) => {
-    const next = random(seed * 100 + writer);
+    const next = seededRandom(seed * 100 + writer);
     const client = await connect(db.url, `chaos writer ${writer}`);
     try {
       while (writing) {
