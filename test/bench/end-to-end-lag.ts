@@ -9,20 +9,13 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { migrate } from '@audit-chain/db';
 import { createScratchDatabase } from './scratch-database.ts';
+import { WORKER_ENV, workerSettings } from './worker-env.ts';
 import type { BenchOptions, BenchSection, SectionReport } from './section.ts';
 
 const CLI = fileURLToPath(new URL('../../apps/cli/bin/audit-chain.ts', import.meta.url));
 const ORGS = 20;
 const WRITERS = 8;
 const POLL_MS = 20;
-// NODE_OPTIONS as docker/Dockerfile.worker sets it for the worker deployment.
-const WORKER_ENV = {
-  AUDIT_CHAIN_SEAL_BATCH_SIZE: '5000',
-  AUDIT_CHAIN_SEAL_CONCURRENCY: '4',
-  AUDIT_CHAIN_SEAL_POLL_MS: '100',
-  LOG_LEVEL: 'warn',
-  NODE_OPTIONS: '--max-old-space-size=160 --max-semi-space-size=8',
-};
 
 interface Written {
   org: string;
@@ -123,10 +116,7 @@ export const endToEndLagSection: BenchSection = {
       '## End-to-end lag',
       '',
       `- Command: \`${options.command}\`; date ${new Date().toISOString()}`,
-      `- Load: ${WRITERS} connections inserting single rows in autocommit, paced to ${rate} rows/s in total for ${seconds} s, over ${ORGS} organizations; one \`audit-chain worker\` process (${Object.entries(WORKER_ENV)
-        .filter(([name]) => name.startsWith('AUDIT'))
-        .map(([name, value]) => `${name}=${value}`)
-        .join(', ')}) running throughout.`,
+      `- Load: ${WRITERS} connections inserting single rows in autocommit, paced to ${rate} rows/s in total for ${seconds} s, over ${ORGS} organizations; one \`audit-chain worker\` process (${workerSettings()}) running throughout.`,
       `- Latency of a row = the first watermark poll (every ${POLL_MS} ms, from a separate connection) that saw its chain sealed past it, minus the moment its COMMIT returned to the writer: measured from outside the worker, ${POLL_MS} ms resolution.`,
       '',
       '| rows written | achieved rate | late starts | p50 | p99 | max | never sealed |',

@@ -8,18 +8,11 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { migrate } from '@audit-chain/db';
 import { createScratchDatabase } from './scratch-database.ts';
+import { WORKER_ENV, workerSettings } from './worker-env.ts';
 import type { BenchOptions, BenchSection, SectionReport, TargetCheck } from './section.ts';
 
 const CLI = fileURLToPath(new URL('../../apps/cli/bin/audit-chain.ts', import.meta.url));
 const ORGS = 100;
-// NODE_OPTIONS as docker/Dockerfile.worker sets it for the worker deployment.
-const WORKER_ENV = {
-  AUDIT_CHAIN_SEAL_BATCH_SIZE: '5000',
-  AUDIT_CHAIN_SEAL_CONCURRENCY: '4',
-  AUDIT_CHAIN_SEAL_POLL_MS: '100',
-  LOG_LEVEL: 'warn',
-  NODE_OPTIONS: '--max-old-space-size=160 --max-semi-space-size=8',
-};
 
 interface DrainResult {
   rows: number;
@@ -161,10 +154,7 @@ export const sealingThroughputSection: BenchSection = {
       '## Sealing and verification throughput',
       '',
       `- Command: \`${options.command}\`; date ${new Date().toISOString()}`,
-      `- Backlog: ${ORGS} organizations, one holding half of the rows, loaded before the worker starts; one \`audit-chain worker\` process (${Object.entries(WORKER_ENV)
-        .filter(([name]) => name.startsWith('AUDIT') || name === 'NODE_OPTIONS')
-        .map(([name, value]) => `${name}=${value}`)
-        .join(', ')}) drains it; drain time runs from the worker's spawn to the moment the chain states count every row sealed. Peak memory is the worker's VmHWM (peak resident set).`,
+      `- Backlog: ${ORGS} organizations, one holding half of the rows, loaded before the worker starts; one \`audit-chain worker\` process (${workerSettings()}) drains it; drain time runs from the worker's spawn to the moment the chain states count every row sealed. Peak memory is the worker's VmHWM (peak resident set).`,
       '- Verification: `audit-chain verify --all --json --no-record` over the drained chains (every row recomputed), timed from spawn to exit.',
       '',
       '| backlog rows | drain time | sealing rows/s | worker peak RSS | verify time | verify rows/s | verifier peak RSS | verify exit |',
