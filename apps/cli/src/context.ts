@@ -16,6 +16,8 @@ export interface CliContext {
   databaseUrl(): string;
   /** stderr when it is a terminal (for progress bars), else null. */
   terminal(): NodeJS.WriteStream | null;
+  /** The command's clock: what "now" is for partition months, retention ages and key validity. */
+  now(): Date;
 }
 
 /**
@@ -30,6 +32,8 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
+  /** The clock (default: the system's); tests pass a fixed one to run a command on a chosen day. */
+  now?: () => Date;
 }
 
 export function createContext(io: CliIo): CliContext {
@@ -41,6 +45,7 @@ export function createContext(io: CliIo): CliContext {
     config: () => (config ??= loadConfig(io.env)),
     databaseUrl: () => requireDatabaseUrl(context.config()),
     terminal: () => ((io.stderr as Partial<NodeJS.WriteStream>).isTTY ? (io.stderr as NodeJS.WriteStream) : null),
+    now: io.now ?? (() => new Date()),
   };
   return context;
 }

@@ -24,7 +24,7 @@ only, never to the database) and <dir>/<key-id>.keyring.json (the public key,
 valid from now: add it to the keyring of every verifier). Never overwrites.`,
     )
     .action((options: { out?: string; keyId?: string }) => {
-      const now = new Date();
+      const now = context.now();
       const dir = options.out ?? join(context.config().dataDir, 'keys');
       const pair = generateSigningKeyPair(options.keyId ?? defaultKeyId(now), now);
       const written = writeSigningKeyPair(dir, pair);

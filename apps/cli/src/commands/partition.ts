@@ -54,7 +54,7 @@ the rows sealed before, so that no chain can fork across partitions.`,
     )
     .action((options: { monthsAhead: number; dryRun?: boolean }) =>
       withPool(context, 'convert', async (pool) => {
-        const result = await convertToPartitioned(pool, { monthsAhead: options.monthsAhead, dryRun: options.dryRun ?? false, onMessage: context.out });
+        const result = await convertToPartitioned(pool, { monthsAhead: options.monthsAhead, dryRun: options.dryRun ?? false, now: context.now(), onMessage: context.out });
         if (result.converted) context.out(`converted: ${result.partitions.length} partitions; ${result.claimedLinks} links of earlier rows claimed`);
         for (const fork of result.forks) context.warn(`fork: chain ${fork.orgId ?? 'system'} row chain_seq ${fork.chainSeq} links to ${fork.prevChecksum}, already claimed by chain_seq ${fork.claimedBy}`);
         for (const part of result.partitions) context.out(describePartition(part));
@@ -68,7 +68,7 @@ the rows sealed before, so that no chain can fork across partitions.`,
     .option('--months-ahead <n>', 'months to create after the current one', nonNegativeInt, 3)
     .action((options: { monthsAhead: number }) =>
       withPool(context, 'create', async (pool) => {
-        const names = await createPartitions(pool, { monthsAhead: options.monthsAhead });
+        const names = await createPartitions(pool, { monthsAhead: options.monthsAhead, from: context.now() });
         context.out(`partitions present: ${names.join(', ')}`);
       }),
     );

@@ -38,7 +38,8 @@ Exit status: 0 when every chain was cut as asked (or nothing was old enough),
 1 when a chain could not be cut (its rows are kept) or the command could not run.`,
     )
     .action(async (options: { olderThan: string; dryRun?: boolean; org?: string; batchRows: number }) => {
-      const olderThan = new Date(Date.now() - parseDuration(options.olderThan));
+      const now = context.now();
+      const olderThan = new Date(now.getTime() - parseDuration(options.olderThan));
       const config = context.config();
       const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain retain', max: 2 });
       const orgId = options.org === undefined ? undefined : options.org === 'system' ? null : options.org;

@@ -21,22 +21,24 @@ export async function isPartitioned(db: Queryable): Promise<boolean> {
 
 /** The partitions in order of their ranges (the initial MINVALUE one first, DEFAULT last). */
 export async function listPartitions(db: Queryable): Promise<PartitionInfo[]> {
-  const result = await db.query<{ name: string; bound: string; rows: string }>(
-    `select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound, c.reltuples::bigint::text as rows
-       from pg_inherits i join pg_class c on c.oid = i.inhrelid
-      where i.inhparent = 'audit_logs'::regclass`,
+  // The bounds are read back as epoch seconds by the server that printed them,
+  // so the session's TimeZone (which pg_get_expr writes them in) cannot matter.
+  const result = await db.query<{ name: string; bound: string; from_epoch: string | null; to_epoch: string | null; rows: string }>(
+    `select name, bound, rows,
+            extract(epoch from (regexp_match(bound, $$FROM \\('([^']+)'\\)$$))[1]::timestamptz)::text as from_epoch,
+            extract(epoch from (regexp_match(bound, $$TO \\('([^']+)'\\)$$))[1]::timestamptz)::text as to_epoch
+       from (select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound, c.reltuples::bigint::text as rows
+               from pg_inherits i join pg_class c on c.oid = i.inhrelid
+              where i.inhparent = 'audit_logs'::regclass) p`,
   );
-  const partitions = result.rows.map((row) => {
-    const from = /FROM \('([^']+)'\)/.exec(row.bound)?.[1];
-    const to = /TO \('([^']+)'\)/.exec(row.bound)?.[1];
-    return {
-      name: row.name,
-      from: from ? new Date(from) : null,
-      to: to ? new Date(to) : null,
-      isDefault: row.bound === 'DEFAULT',
-      estimatedRows: Number(row.rows),
-    };
-  });
+  const instant = (epoch: string | null) => (epoch === null ? null : new Date(Number(epoch) * 1000));
+  const partitions = result.rows.map((row) => ({
+    name: row.name,
+    from: instant(row.from_epoch),
+    to: instant(row.to_epoch),
+    isDefault: row.bound === 'DEFAULT',
+    estimatedRows: Number(row.rows),
+  }));
   const key = (partition: PartitionInfo) => (partition.isDefault ? Number.POSITIVE_INFINITY : (partition.to?.getTime() ?? Number.POSITIVE_INFINITY));
   return partitions.sort((a, b) => key(a) - key(b));
 }
