@@ -80,7 +80,9 @@ async function startEmbedded(dataDir: string): Promise<{ url: string; descriptio
   const port = embeddedPort();
   const pgDir = join(dataDir, 'postgres');
   await ensurePortFree(port);
-  const server: EmbeddedServer = await startEmbeddedPostgres({ dataDir: pgDir, port, persistent: true });
+  const server: EmbeddedServer = await startEmbeddedPostgres({ dataDir: pgDir, port, persistent: true }).catch((error: unknown) => {
+    throw new Error(`cannot start the embedded PostgreSQL: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  });
   stops.push({ name: 'embedded PostgreSQL', stop: () => server.stop() });
 
   const admin = new pg.Client({ connectionString: server.url });
@@ -92,7 +94,8 @@ async function startEmbedded(dataDir: string): Promise<{ url: string; descriptio
     await admin.end();
   }
   const url = withDatabaseName(server.url, EMBEDDED_DATABASE);
-  return { url, description: `${url} (embedded, data in ${relative(process.cwd(), pgDir) || pgDir})` };
+  const where = server.dataDir === pgDir ? relative(process.cwd(), pgDir) || pgDir : `${server.dataDir}, as the postgres OS user cannot reach ${pgDir}`;
+  return { url, description: `${url} (embedded, data in ${where})` };
 }
 
 /** AUDIT_CHAIN_EMBEDDED_PG_PORT, read here because only npm start runs an embedded server. */

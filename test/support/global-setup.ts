@@ -40,7 +40,8 @@ async function findServer(): Promise<Server> {
     return { url: container.getConnectionUri(), stop: async () => void (await container.stop()) };
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'audit-chain-test-pg-'));
-  const embedded = await startEmbeddedPostgres({ dataDir, persistent: false });
+  // Trust authentication, like CI's server: tests log in as roles they create without passwords.
+  const embedded = await startEmbeddedPostgres({ dataDir, persistent: false, auth: 'trust' });
   return {
     url: embedded.url,
     stop: async () => {
