@@ -26,7 +26,7 @@ async function retainDryRun(now: string, olderThan: string, org: string): Promis
 async function chainRecordedAt(instants: string[]): Promise<string> {
   const org = newOrgId();
   for (const at of instants) await db.pool.query(`insert into audit_logs (org_id, actor_type, action, recorded_at) values ($1, 'user', 'login', $2)`, [org, at]);
-  expect((await sealOnce(db.pool, { orgId: org, batchSize: 100, waitMs: 5000, pollMs: 20 })).broken).toEqual([]);
+  expect((await sealOnce(db.pool, { batchSize: 100, waitMs: 5000, pollMs: 20 })).broken).toEqual([]);
   return org;
 }
 
