@@ -26,10 +26,18 @@ const sink = new DirectoryCheckpointSink(dir);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const DAY = 86_400_000;
-const MONTH = 30 * DAY;
 const now = Date.now();
+/**
+ * The 15th, at noon UTC, of the calendar month `n` months before this one: rows
+ * placed "n months ago" this way land in n different months whatever the day
+ * the suite runs (30-day steps from today could put two of them in one month).
+ */
+function monthsAgo(n: number): Date {
+  const today = new Date(now);
+  return new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - n, 15, 12));
+}
 /** The conversion is done "28 months ago", so that old months exist as partitions for retention to drop. */
-const convertedAt = new Date(now - 28 * MONTH);
+const convertedAt = monthsAgo(28);
 const [orgA, orgB, orgC, orgD] = [newOrgId(), newOrgId(), newOrgId(), newOrgId()];
 const clients: pg.Client[] = [];
 afterAll(async () => {
@@ -62,10 +70,10 @@ let firstSeqAfter: bigint;
 
 beforeAll(async () => {
   // Before: a plain audit_logs with 30-month-old rows, most sealed, some pending.
-  await insertAt(orgA, new Date(now - 30 * MONTH), 20);
-  await insertAt(orgB, new Date(now - 30 * MONTH), 10);
+  await insertAt(orgA, monthsAgo(30), 20);
+  await insertAt(orgB, monthsAgo(30), 10);
   await seal();
-  await insertAt(orgA, new Date(now - 29 * MONTH), 5);
+  await insertAt(orgA, monthsAgo(29), 5);
   lastSeqBefore = BigInt((await db.pool.query<{ m: string }>('select max(chain_seq)::text as m from audit_logs')).rows[0]!.m);
   const result = await convertToPartitioned(db.pool, { now: convertedAt, monthsAhead: 31 });
   expect(result.converted).toBe(true);
@@ -73,11 +81,11 @@ beforeAll(async () => {
   expect(result.claimedLinks).toBe(30);
   partitions = await listPartitions(db.pool);
   // Rows of past months, written (as an import would) before any recent row of their chains.
-  firstSeqAfter = BigInt((await insertAt(orgA, new Date(now - 20 * MONTH), 4))[0]!);
-  await insertAt(orgB, new Date(now - 20 * MONTH), 2);
-  await insertAt(orgA, new Date(now - 21 * MONTH), 2); // recorded in an earlier month, but later in the chain: a straggler
-  await insertAt(orgA, new Date(now - 18 * MONTH), 3);
-  await insertAt(orgC, new Date(now - 16 * MONTH), 6); // orgC: every row old, its head in this month
+  firstSeqAfter = BigInt((await insertAt(orgA, monthsAgo(20), 4))[0]!);
+  await insertAt(orgB, monthsAgo(20), 2);
+  await insertAt(orgA, monthsAgo(21), 2); // recorded in an earlier month, but later in the chain: a straggler
+  await insertAt(orgA, monthsAgo(18), 3);
+  await insertAt(orgC, monthsAgo(16), 6); // orgC: every row old, its head in this month
 }, 60_000);
 
 describe('conversion', () => {
@@ -114,7 +122,7 @@ describe('conversion', () => {
 describe('the safe horizon through partition locks', () => {
   // orgD: its first row is the held one, its later rows recent, so retention can still cut it cleanly.
   test.each([
-    ['directly into a partition', 'audit_logs_p_initial', new Date(now - 29 * MONTH)],
+    ['directly into a partition', 'audit_logs_p_initial', monthsAgo(29)],
     ['through the parent', 'audit_logs', new Date(now - 10 * DAY)],
   ])('an open transaction writing %s holds sealing back until it ends', async (_how, table, recordedAt) => {
     await seal();
