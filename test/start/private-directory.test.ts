@@ -6,12 +6,11 @@
 // needs no such place; the test runs and checks the start either way.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, test } from 'vitest';
-import { EmbeddedPostgresError, startEmbeddedPostgres } from '@audit-chain/db';
+import { EmbeddedPostgresError, freePort, startEmbeddedPostgres } from '@audit-chain/db';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const isRoot = process.getuid?.() === 0;
@@ -32,17 +31,6 @@ function cloneInto(target: string): void {
   }
   const linked = spawnSync('cp', ['-al', join(REPO_ROOT, 'node_modules'), join(target, 'node_modules')]);
   if (linked.status !== 0) cpSync(join(REPO_ROOT, 'node_modules'), join(target, 'node_modules'), { recursive: true, verbatimSymlinks: true });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 interface Started {
