@@ -1,10 +1,12 @@
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, test } from 'vitest';
 import { sealOnce } from '@audit-chain/sealing';
 import { connect, createTestDatabase } from '../../../test/support/database.ts';
 import { insertRows, newOrgId, waitFor } from '../../../test/support/audit-rows.ts';
 import { checkAllChains, pendingCount } from '../../../test/support/chain-check.ts';
-import { startWorker, type RunningWorker } from './worker.ts';
+import { freePort } from '@audit-chain/db';
+import { StoppedBeforeStartError, startWorker, type RunningWorker } from './worker.ts';
 
 const db = await createTestDatabase();
 const logger = pino({ level: 'silent' });
@@ -123,5 +125,76 @@ describe('sealing worker', () => {
       await blocker.end();
     }
   });
-});
 
+  describe('started while the database is unreachable', () => {
+    /** A TCP relay to the test database on a port of its own, which can come up after the worker started. */
+    async function relay(): Promise<{ url: string; listen(): Promise<void>; close(): Promise<void> }> {
+      const port = await freePort();
+      const target = new URL(db.url);
+      const sockets = new Set<Socket>();
+      let server: Server | null = null;
+      const url = new URL(db.url);
+      url.port = String(port);
+      url.hostname = '127.0.0.1';
+      return {
+        url: url.toString(),
+        listen: () =>
+          new Promise<void>((resolve) => {
+            server = createServer((incoming) => {
+              const outgoing = createConnection(Number(target.port || 5432), target.hostname);
+              sockets.add(incoming).add(outgoing);
+              incoming.pipe(outgoing).pipe(incoming);
+              incoming.on('error', () => outgoing.destroy());
+              outgoing.on('error', () => incoming.destroy());
+            });
+            server.listen(port, '127.0.0.1', resolve);
+          }),
+        close: async () => {
+          for (const socket of sockets) socket.destroy();
+          await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+        },
+      };
+    }
+
+    test('it waits for the database instead of exiting, then seals', async () => {
+      const database = await relay();
+      try {
+        const starting = worker({ databaseUrl: database.url, startRetry: { initialDelayMs: 50, maxDelayMs: 200 } });
+        let settled = false;
+        void starting.then(() => (settled = true), () => (settled = true));
+        // Several refused attempts; the start neither resolves nor rejects meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        expect(settled).toBe(false);
+        await database.listen();
+        await starting;
+        const org = newOrgId();
+        await insertRows(db.pool, org, 12);
+        await waitFor('rows sealed by the late-started worker', async () => (await pendingCount(db.pool)) === 0, 15_000);
+        expect((await checkAllChains(db.pool)).problems).toEqual([]);
+        await Promise.all(running.splice(0).map((started) => started.stop()));
+      } finally {
+        await database.close();
+      }
+    });
+
+    test('told to stop while it waits, it stops with StoppedBeforeStartError', async () => {
+      const database = await relay();
+      const stop = new AbortController();
+      const starting = startWorker({
+        databaseUrl: database.url,
+        config: { sealing: { pollMs: 50, batchSize: 200, concurrency: 2 } },
+        logger,
+        signal: stop.signal,
+        startRetry: { initialDelayMs: 50, maxDelayMs: 200 },
+      });
+      setTimeout(() => stop.abort(), 300);
+      await expect(starting).rejects.toBeInstanceOf(StoppedBeforeStartError);
+    });
+
+    test('an error that retrying cannot cure still fails the start at once', async () => {
+      const url = new URL(db.url);
+      url.username = 'no_such_role_for_the_worker';
+      await expect(worker({ databaseUrl: url.toString(), startRetry: { initialDelayMs: 50, maxDelayMs: 200 } })).rejects.toThrow(/no_such_role_for_the_worker/);
+    });
+  });
+});

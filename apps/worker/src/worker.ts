@@ -17,8 +17,11 @@ import { ChainInvariantError, HorizonTracker, advanceHorizonAndDiscover, chainKe
 import { startCheckpointLoop, type CheckpointLoop } from './checkpoint-loop.ts';
 import { mapConcurrently } from './map-concurrently.ts';
 import { PollLoop } from './poll-loop.ts';
+import { retryWhileUnreachable } from './retry-unreachable.ts';
 import { WorkerStats, writeHeartbeat, type WorkerIdentity } from './stats.ts';
 import { startVerifySchedule, type VerifySchedule } from './verify-job.ts';
+
+export { StoppedBeforeStartError } from './retry-unreachable.ts';
 
 export const SEAL_QUEUE = 'audit-chain-seal';
 
@@ -36,6 +39,14 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** Passed to pg-boss (tests shorten its supervision interval to see expiry quickly). */
   bossOptions?: { superviseIntervalSeconds?: number; maintenanceIntervalSeconds?: number; monitorIntervalSeconds?: number };
+  /**
+   * Stops a start that is still waiting for the database (it then rejects with
+   * StoppedBeforeStartError). While the database is unreachable the start retries
+   * with backoff instead of failing.
+   */
+  signal?: AbortSignal;
+  /** First and longest wait between start attempts while the database is unreachable. */
+  startRetry?: { initialDelayMs?: number; maxDelayMs?: number };
 }
 
 export interface RunningWorker {
@@ -53,22 +64,36 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     applicationName: `audit-chain worker ${identity.workerId.slice(0, 8)}`,
     max: config.sealing.concurrency + 3,
   });
-  const boss = new PgBoss({ connectionString: databaseUrl, application_name: 'audit-chain worker pg-boss', max: 4, useListenNotify: true, ...options.bossOptions });
-  boss.on('error', (error: Error) => {
-    stats.recordError(error);
-    log.error({ err: error }, 'pg-boss error');
-  });
-  await boss.start();
   const jobExpireSeconds = options.jobExpireSeconds ?? 120;
-  await boss.createQueue(SEAL_QUEUE, {
-    policy: 'short',
-    notify: true,
-    expireInSeconds: jobExpireSeconds,
-    retryLimit: 50,
-    retryDelay: 1,
-    retryBackoff: true,
-    retryDelayMax: 60,
-    deleteAfterSeconds: 3600,
+  const boss = await retryWhileUnreachable(
+    async () => {
+      const candidate = new PgBoss({ connectionString: databaseUrl, application_name: 'audit-chain worker pg-boss', max: 4, useListenNotify: true, ...options.bossOptions });
+      candidate.on('error', (error: Error) => {
+        stats.recordError(error);
+        log.error({ err: error }, 'pg-boss error');
+      });
+      try {
+        await candidate.start();
+        await candidate.createQueue(SEAL_QUEUE, {
+          policy: 'short',
+          notify: true,
+          expireInSeconds: jobExpireSeconds,
+          retryLimit: 50,
+          retryDelay: 1,
+          retryBackoff: true,
+          retryDelayMax: 60,
+          deleteAfterSeconds: 3600,
+        });
+        return candidate;
+      } catch (error) {
+        await candidate.stop({ graceful: false }).catch(() => {});
+        throw error;
+      }
+    },
+    { log, what: 'starting the sealing worker', signal: options.signal, ...options.startRetry },
+  ).catch(async (error: unknown) => {
+    await pool.end();
+    throw error;
   });
 
   let stopping = false;

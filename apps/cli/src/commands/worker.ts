@@ -1,6 +1,6 @@
 // audit-chain worker: runs the sealing worker in the foreground until SIGINT or SIGTERM.
 import { pino } from 'pino';
-import { startWorker } from '@audit-chain/worker';
+import { StoppedBeforeStartError, startWorker } from '@audit-chain/worker';
 import type { RegisterCommand } from '../context.ts';
 
 export const registerWorker: RegisterCommand = (program, context) => {
@@ -11,12 +11,25 @@ export const registerWorker: RegisterCommand = (program, context) => {
     .action(async () => {
       const config = context.config();
       const logger = pino({ name: 'audit-chain-worker', level: config.logLevel });
-      const worker = await startWorker({ databaseUrl: context.databaseUrl(), config, logger });
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
+      // Listening before the start: a worker still waiting for an unreachable
+      // database stops cleanly too.
+      const stopSignal = new AbortController();
+      const stopped = new Promise<void>((resolve) => {
+        const stop = () => {
+          stopSignal.abort();
+          resolve();
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      let worker;
+      try {
+        worker = await startWorker({ databaseUrl: context.databaseUrl(), config, logger, signal: stopSignal.signal });
+      } catch (error) {
+        if (error instanceof StoppedBeforeStartError) return;
+        throw error;
+      }
+      await stopped;
       await worker.stop();
     });
 };
