@@ -147,7 +147,11 @@ describe('adoption under live inserts, interrupted twice and resumed', () => {
           await blocker.end();
         }
       };
-      await expect(adoptTable(adoptPool, { ...options, onProgress: (p) => void killer(p) })).rejects.toThrow();
+      // The adoption fails as soon as its backend dies, which can be before the
+      // killer's own query returns: wait for the killer before reading `killed`.
+      const killers: Promise<void>[] = [];
+      await expect(adoptTable(adoptPool, { ...options, onProgress: (p) => void killers.push(killer(p)) })).rejects.toThrow();
+      await Promise.all(killers);
       expect(killed).toBe(true);
     } finally {
       await adoptPool.end();
