@@ -6,7 +6,7 @@ export interface LagOptions {
   staleAfterSeconds?: number;
   /** How many chains with pending rows are probed for the overall oldest pending row. */
   oldestProbeChains?: number;
-  /** How many chain_seq values above the discovered position the overall probe looks at. */
+  /** How many chain_seq values above the discovered position (and above the horizon) are read to count held rows per chain and find the oldest. */
   aboveDiscoveredWindow?: bigint;
   /**
    * An earlier reading of the sealed-row total, for throughput; or a function
@@ -23,7 +23,7 @@ export interface SealedSample {
 
 export const DEFAULT_STALE_AFTER_SECONDS = 30;
 export const DEFAULT_OLDEST_PROBE_CHAINS = 100;
-export const DEFAULT_ABOVE_DISCOVERED_WINDOW = 1000n;
+export const DEFAULT_ABOVE_DISCOVERED_WINDOW = 100_000n;
 
 export function resolveOptions(options: LagOptions = {}): Required<Omit<LagOptions, 'previous'>> & Pick<LagOptions, 'previous'> {
   return {

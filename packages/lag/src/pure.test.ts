@@ -46,10 +46,10 @@ describe('seal latency histograms', () => {
 
 describe('cursors', () => {
   test('round trip, and anything else is refused', () => {
-    const cursor = { pending: 12n, sinceMicros: 1_700_000_000_123_456n, chainKey: '0190a5f0-0000-7000-8000-00000000000a' };
+    const cursor = { attention: 1 as const, pending: 12n, sinceMicros: 1_700_000_000_123_456n, chainKey: '0190a5f0-0000-7000-8000-00000000000a' };
     expect(decodeOverviewCursor(encodeOverviewCursor(cursor))).toEqual(cursor);
     expect(decodeOverviewCursor('nope')).toBeUndefined();
-    expect(decodeOverviewCursor(Buffer.from('lag:1:2:not-a-uuid').toString('base64url'))).toBeUndefined();
+    expect(decodeOverviewCursor(Buffer.from('lag:0:1:2:not-a-uuid').toString('base64url'))).toBeUndefined();
     expect(decodeCheckpointCursor(encodeCheckpointCursor({ id: 7n, chainSeq: 99n }))).toEqual({ id: 7n, chainSeq: 99n });
     expect(decodeCheckpointCursor(encodeOverviewCursor(cursor))).toBeUndefined();
   });
