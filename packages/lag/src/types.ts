@@ -206,6 +206,8 @@ export interface WorkerInfo {
   heartbeat_age_seconds: number;
   stopped_at: string | null;
   alive: boolean;
+  /** alive, stale (silent, not stopped), gone (silent past the gone limit: no longer counted as stale) or stopped. */
+  state: 'alive' | 'stale' | 'gone' | 'stopped';
   sealed_rows: number;
   sealed_batches: number;
   errors: number;
@@ -216,8 +218,14 @@ export interface WorkerInfo {
 
 export interface WorkersSummary {
   alive: number;
-  /** Not stopped, but no heartbeat within the staleness limit: crashed or hung. */
+  /** Not stopped, but no heartbeat within the staleness limit (30 s): crashed or hung. */
   stale: number;
+  /**
+   * Not stopped, and no heartbeat within the gone limit (10 min): killed
+   * without a chance to say so (its host, or its database, went away). Not
+   * counted as stale, so the stale alert clears; the row stays for the record.
+   */
+  gone: number;
   /** Sum over every worker row, stopped ones included. */
   sealed_rows: number;
   errors: number;

@@ -87,7 +87,7 @@ export async function getMetricsSnapshot(pool: pg.Pool, topN: number, options: L
     const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
     const held = await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
     const totals = await readTotals(db, generatedAt, horizon, held, o);
-    const workers = await readWorkers(db, o.staleAfterSeconds);
+    const workers = await readWorkers(db, o.staleAfterSeconds, o.goneAfterSeconds);
     const status: LagStatus = {
       generated_at: generatedAt,
       horizon,
