@@ -204,9 +204,11 @@ test('checkpoints, verifications, halted chains and worker heartbeats show in th
   const latency = (counts: number[]) => JSON.stringify({ le: [10, 100], counts, sum_ms: 0, count: counts.reduce((a, b) => a + b, 0) });
   await db.pool.query(
     `insert into audit_chain_workers (worker_id, hostname, pid, heartbeat_at, sealed_rows, errors, last_error, seal_latency)
-     values ('w-alive', 'h', 1, now(), 40, 2, 'boom', $1), ('w-stale', 'h', 2, now() - interval '5 minutes', 60, 1, null, $2)`,
+     values ('w-alive', 'h', 1, now(), 40, 2, 'boom', $1), ('w-stale', 'h', 2, now() - interval '5 minutes', 60, 1, null, $2),
+            ('w-gone', 'h', 3, now() - interval '11 minutes', 0, 0, null, null)`,
     [latency([3, 1, 0]), latency([1, 0, 1])],
   );
+  await db.pool.query(`insert into audit_chain_workers (worker_id, hostname, pid, heartbeat_at, stopped_at) values ('w-stopped', 'h', 4, now(), now())`);
 
   const chain = (await getChainLag(db.pool, org))!.chain;
   expect(chain.last_checkpoint).toMatchObject({ key_id: 'k1', rows_since: 2 });
@@ -217,7 +219,16 @@ test('checkpoints, verifications, halted chains and worker heartbeats show in th
   const status = await getLagStatus(db.pool);
   expect(status.halted.count).toBe(1);
   expect(status.halted.chains[0]).toMatchObject({ chain: org, reason: 'test halt' });
-  expect(status.workers).toMatchObject({ alive: 1, stale: 1, sealed_rows: 100, errors: 3 });
+  // Killed with its database 11 minutes ago: gone, no longer stale, so the stale alert has cleared.
+  expect(status.workers).toMatchObject({ alive: 1, stale: 1, gone: 1, sealed_rows: 100, errors: 3 });
+  expect(Object.fromEntries(status.workers.recent.map((w) => [w.worker_id, w.state]))).toEqual({
+    'w-alive': 'alive',
+    'w-stale': 'stale',
+    'w-gone': 'gone',
+    'w-stopped': 'stopped',
+  });
+  // The limit is an option: at 2 minutes the 5-minute-silent worker is gone too.
+  expect((await getLagStatus(db.pool, { goneAfterSeconds: 120 })).workers).toMatchObject({ alive: 1, stale: 0, gone: 2 });
   expect(status.seal_latency.buckets).toEqual([
     { le_ms: 10, count: 4 },
     { le_ms: 100, count: 5 },
