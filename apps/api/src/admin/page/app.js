@@ -103,7 +103,7 @@ function renderSummary(overview, status) {
   const cp = status.last_checkpoint;
   setText('checkpoint', cp ? `${age(cp.age_seconds)} ago (chain ${cp.chain} #${cp.chain_seq}); ${count(cp.rows_since)} rows since` : 'none recorded');
   const v = status.last_verification;
-  setText('verification', v ? `${v.status} ${age(v.age_seconds)} ago: ${v.breaks_found} breaks in ${count(v.rows_checked)} rows` : 'never run');
+  setText('verification', v ? `${v.status} ${age(v.age_seconds)} ago: ${v.breaks_found} break${v.breaks_found === 1 ? '' : 's'} in ${count(v.rows_checked)} rows` : 'never run');
   setText('halted', String(status.halted.count), status.halted.count);
   field('halted').closest('.card').classList.toggle('bad', status.halted.count > 0);
   field('verification').closest('.card').classList.toggle('bad', status.verification.chains_with_breaks > 0);
@@ -143,7 +143,7 @@ function renderChains(overview) {
     cell(row, chain.last_seal_age_seconds === null ? '-' : `${age(chain.last_seal_age_seconds)} ago`, { num: true });
     cell(row, chain.last_checkpoint ? `${age(chain.last_checkpoint.age_seconds)} ago` : '-', { num: true });
     cell(row, v ? (broken ? `BROKEN: ${v.breaks_found} break${v.breaks_found === 1 ? '' : 's'}` : 'clean') : '-', { field: 'verified' });
-    cell(row, chain.halted ? `HALTED: ${chain.halted.reason || ''}` : '', { field: 'halted' });
+    cell(row, chain.halted ? `HALTED: ${chain.halted.reason || ''}` : '', { field: 'chain_halted' });
     body.appendChild(row);
     if (broken || chain.halted) body.appendChild(attentionRow(chain, broken ? v.first_break : null));
   }
@@ -159,7 +159,7 @@ function attentionRow(chain, firstBreak) {
   row.dataset.detailOf = chain.chain;
   const parts = [];
   if (firstBreak) {
-    const where = firstBreak.chainSeq ? ` at row #${firstBreak.chainSeq}` : '';
+    const where = firstBreak.chain_seq ? ` at row #${firstBreak.chain_seq}` : '';
     parts.push(`first break: ${firstBreak.kind || 'break'}${where}${firstBreak.message ? `: ${firstBreak.message}` : ''}`);
   }
   if (chain.halted) parts.push(`sealing halted since ${chain.halted.at}`);
