@@ -7,18 +7,32 @@ import type { OverviewCursor } from './cursor.ts';
 import { ageSeconds, chainKey, iso, lateralByOrg, NIL_UUID, orgMatch, type Query } from './sql.ts';
 
 /**
+ * What the sort needs beyond the chain tables: `held` (from readHeldRows) as
+ * parallel arrays of chain key (the org uuid, or the nil uuid for the system
+ * chain), held rows and first held recorded_at; `broken`, the chain keys whose
+ * latest verification found breaks (readBrokenChains). Both are small next to
+ * the chain tables and are hash-joined onto them.
+ */
+export interface ChainInputs {
+  held: [keys: string[], rows: string[], firstAt: string[]];
+  broken: string[];
+}
+
+export const NO_CHAIN_INPUTS: ChainInputs = { held: [[], [], []], broken: [] };
+
+/**
  * Every chain with its sort key: chains that need an operator first (halted,
  * or breaks in their latest verification), then most pending first, then the
  * one waiting longest (since its last seal, or since its first pending row was
  * seen when it was never sealed), then the chain key so pages never overlap.
- * Pending is the discovered count plus the chain's visible rows above the
- * discovered position (`held`, passed in as arrays from readHeldRows): a chain
- * whose rows all wait behind the horizon has no state row yet and is listed
- * from those alone. The exact age of the oldest pending row is not a sort key:
- * knowing it for every chain would take one probe of audit_logs per chain.
+ * Pending is the discovered count plus the chain's held rows (visible rows
+ * above the discovered position): a chain whose rows all wait behind the
+ * horizon has no state row yet and is listed from those alone (the second
+ * branch). The exact age of the oldest pending row is not a sort key: knowing
+ * it for every chain would take one probe of audit_logs per chain.
  */
-function chainsCte(values: unknown[], held: [string[], string[], string[]], orgFilter?: string): string {
-  values.push(held[0], held[1], held[2]);
+function chainsCte(values: unknown[], inputs: ChainInputs, orgFilter?: string): string {
+  values.push(...inputs.held, inputs.broken);
   const n = values.length;
   return `known as (
     select s.org_id, s.watermark_seq, s.sealed_count, s.last_sealed_at, s.halted_at, s.halted_reason,
@@ -31,22 +45,35 @@ function chainsCte(values: unknown[], held: [string[], string[], string[]], orgF
      ${orgFilter ? `where ${orgFilter}` : ''}
   ),
   held as (
-    select h.chain_key, h.rows, h.first_at
-      from unnest($${n - 2}::uuid[], $${n - 1}::bigint[], $${n}::timestamptz[]) as h(chain_key, rows, first_at)
+    select h.chain_key, h.rows, h.first_at from unnest($${n - 3}::uuid[], $${n - 2}::bigint[], $${n - 1}::timestamptz[]) as h(chain_key, rows, first_at)
   ),
+  broken as (select distinct b.chain_key from unnest($${n}::uuid[]) as b(chain_key)),
   chains as (
-    select coalesce(k.chain_key, h.chain_key) as chain_key,
-           nullif(coalesce(k.chain_key, h.chain_key), ${NIL_UUID}) as org_id,
-           coalesce(k.watermark_seq, 0) as watermark_seq, coalesce(k.sealed_count, 0) as sealed_count,
-           k.last_sealed_at, k.halted_at, k.halted_reason, coalesce(k.seen_seq, 0) as seen_seq,
-           coalesce(k.discovered_pending, 0) + coalesce(h.rows, 0) as pending,
+    select k.chain_key, k.org_id, k.watermark_seq, k.sealed_count, k.last_sealed_at, k.halted_at, k.halted_reason, k.seen_seq,
+           k.discovered_pending + coalesce(h.rows, 0) as pending,
            coalesce(h.rows, 0) as held,
-           (extract(epoch from coalesce(k.since_at, h.first_at)) * 1000000)::bigint as since_us,
-           (k.halted_at is not null or coalesce(v.breaks_found, 0) > 0)::int as attention
+           (extract(epoch from k.since_at) * 1000000)::bigint as since_us,
+           (k.halted_at is not null or b.chain_key is not null)::int as attention
       from known k
-      full join held h on h.chain_key = k.chain_key
-      left join audit_chain_verify_status v on ${chainKey('v.org_id')} = coalesce(k.chain_key, h.chain_key)
+      left join held h on h.chain_key = k.chain_key
+      left join broken b on b.chain_key = k.chain_key
+    union all
+    select h.chain_key, nullif(h.chain_key, ${NIL_UUID}), 0::bigint, 0::bigint, null::timestamptz, null::timestamptz, null::text, 0::bigint,
+           h.rows, h.rows, (extract(epoch from h.first_at) * 1000000)::bigint,
+           (exists (select 1 from broken b where b.chain_key = h.chain_key))::int
+      from held h
+     where not exists (select 1 from audit_chain_state s where s.org_id = h.chain_key)
+       and not (h.chain_key = ${NIL_UUID} and exists (select 1 from audit_chain_state s where s.org_id is null))
   )`;
+}
+
+/** The chain keys whose latest verification found breaks (see ChainInputs). */
+export function readBrokenChains(): Query {
+  return {
+    text: `select coalesce(array_agg(${chainKey('v.org_id')}::text), '{}') as broken
+             from audit_chain_verify_status v where v.breaks_found > 0`,
+    values: [],
+  };
 }
 
 const ORDER = 'attention desc, pending desc, since_us asc, chain_key asc';
@@ -125,9 +152,9 @@ export interface ChainFiguresRow {
 }
 
 /** One page of the overview, worst first, after `cursor` when given. */
-export function readChainPage(limit: number, held: [string[], string[], string[]], cursor?: OverviewCursor): Query {
+export function readChainPage(limit: number, inputs: ChainInputs, cursor?: OverviewCursor): Query {
   const values: unknown[] = [limit];
-  const cte = chainsCte(values, held);
+  const cte = chainsCte(values, inputs);
   let after = '';
   if (cursor) {
     values.push(cursor.attention, cursor.pending.toString(), cursor.sinceMicros.toString(), cursor.chainKey);
@@ -144,11 +171,11 @@ export function readChainPage(limit: number, held: [string[], string[], string[]
 }
 
 /** The figures of one chain; no row when the chain has neither a state row nor held rows. */
-export function readChain(orgId: string | null, held: [string[], string[], string[]]): Query {
+export function readChain(orgId: string | null, inputs: ChainInputs): Query {
   const values: unknown[] = [];
   const filter = orgMatch('s.org_id', orgId, values);
   return {
-    text: `with ${chainsCte(values, held, filter)},
+    text: `with ${chainsCte(values, inputs, filter)},
            page as materialized (select * from chains)
            ${selectChainFigures()}`,
     values,
@@ -177,10 +204,10 @@ export interface ChainTotalsRow {
 }
 
 /** Sums over the chains (the chain tables plus the held rows; audit_logs is not read). */
-export function readChainTotals(held: [string[], string[], string[]]): Query {
+export function readChainTotals(held: ChainInputs['held']): Query {
   const values: unknown[] = [];
   return {
-    text: `with ${chainsCte(values, held)}
+    text: `with ${chainsCte(values, { held, broken: [] })}
            select count(*)::text as chains,
                   count(*) filter (where pending > 0)::text as chains_with_pending,
                   count(*) filter (where pending > held)::text as chains_with_discovered_pending,

@@ -1,6 +1,6 @@
 // Per-chain figures: a page of the overview (worst first) or one chain.
 import { encodeOverviewCursor, type OverviewCursor } from './cursor.ts';
-import { readChain, readChainPage, readFirstRowOfChain, type ChainFiguresRow } from './chain-queries.ts';
+import { readBrokenChains, readChain, readChainPage, readFirstRowOfChain, type ChainFiguresRow, type ChainInputs } from './chain-queries.ts';
 import { heldArrays, type HeldRows } from './held-rows.ts';
 import type { Queryable } from './snapshot.ts';
 import { chainIdOf, NIL_UUID_TEXT, num, round3 } from './sql.ts';
@@ -13,7 +13,7 @@ export interface ChainPage {
 
 export async function readChainsPage(db: Queryable, limit: number, held: HeldRows, cursor?: OverviewCursor): Promise<ChainPage> {
   // One row more than asked tells whether another page exists without a count.
-  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, heldArrays(held), cursor))).rows;
+  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, await chainInputs(db, held), cursor))).rows;
   const shown = rows.slice(0, limit);
   const last = shown.at(-1);
   const nextCursor =
@@ -23,9 +23,14 @@ export async function readChainsPage(db: Queryable, limit: number, held: HeldRow
   return { chains: shown.map(toChainLag), nextCursor };
 }
 
+async function chainInputs(db: Queryable, held: HeldRows, only?: string): Promise<ChainInputs> {
+  const broken = (await db.query<{ broken: string[] }>(readBrokenChains())).rows[0]!.broken;
+  return { held: heldArrays(held, only), broken };
+}
+
 /** One chain's figures, or undefined when the chain has no row at all. */
 export async function readOneChain(db: Queryable, orgId: string | null, held: HeldRows): Promise<ChainLag | undefined> {
-  const row = (await db.query<ChainFiguresRow>(readChain(orgId, heldArrays(held, orgId ?? NIL_UUID_TEXT)))).rows[0];
+  const row = (await db.query<ChainFiguresRow>(readChain(orgId, await chainInputs(db, held, orgId ?? NIL_UUID_TEXT)))).rows[0];
   if (row) return toChainLag(row);
   // Not discovered yet (new, or its rows wait behind the horizon): every row is pending.
   const first = (await db.query<{ chain_seq: string; recorded_at: string; age: number }>(readFirstRowOfChain(orgId))).rows[0];

@@ -64,7 +64,7 @@ export async function readHeldRows(db: Queryable, headSeq: bigint, discoveredSeq
   return { chains, rows, unattributed: Number(headSeq - discoveredSeq) - rows, first };
 }
 
-/** The held chains as three parallel arrays, for unnest() in the chain queries. */
+/** The held chains as the parallel arrays the chain queries take (ChainInputs.held). */
 export function heldArrays(held: HeldRows, only?: string): [string[], string[], string[]] {
   const chains = only === undefined ? held.chains : held.chains.filter((chain) => chain.chain_key === only);
   return [chains.map((c) => c.chain_key), chains.map((c) => String(c.rows)), chains.map((c) => c.first_recorded_at)];

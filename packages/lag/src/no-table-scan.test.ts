@@ -7,6 +7,7 @@ import { createTestDatabase } from '../../../test/support/database.ts';
 import { insertRows, newOrgId } from '../../../test/support/audit-rows.ts';
 import {
   ABOVE_DISCOVERED_PLANNER,
+  NO_CHAIN_INPUTS,
   readChain,
   readChainPage,
   readFirstRowAbove,
@@ -89,7 +90,7 @@ function expectNoSortOverAuditLogs(text: string): void {
 const indent = (line: string) => line.length - line.trimStart().length;
 
 test('the overview page probes audit_logs through the (org_id, chain_seq) index, once per chain shown', async () => {
-  const text = await plan(readChainPage(50, [[], [], []]));
+  const text = await plan(readChainPage(50, NO_CHAIN_INPUTS));
   expectOnlyIndexProbes(text);
   expect(text).toMatch(/Index (Only )?Scan using audit_logs_org_chain_seq_idx on audit_logs/);
   expect(text).toMatch(/Index Cond: \(\(org_id = \w+\.org_id\) AND \(chain_seq > \w+\.watermark_seq\)\)/);
@@ -98,8 +99,8 @@ test('the overview page probes audit_logs through the (org_id, chain_seq) index,
 });
 
 test('one chain, and a chain not discovered yet, are index probes too', async () => {
-  expectOnlyIndexProbes(await plan(readChain(orgs[3]!, [[orgs[3]!], ['2'], ['2026-01-01T00:00:00Z']])));
-  expectOnlyIndexProbes(await plan(readChain(null, [[], [], []])));
+  expectOnlyIndexProbes(await plan(readChain(orgs[3]!, { held: [[orgs[3]!], ['2'], ['2026-01-01T00:00:00Z']], broken: [] })));
+  expectOnlyIndexProbes(await plan(readChain(null, NO_CHAIN_INPUTS)));
   const first = await plan(readFirstRowOfChain(orgs[5]!));
   expectOnlyIndexProbes(first);
   expect(first).toMatch(/Index Cond: \(org_id = '/);
