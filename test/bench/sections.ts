@@ -4,5 +4,6 @@ import type { BenchSection } from './section.ts';
 import { endToEndLagSection } from './end-to-end-lag.ts';
 import { insertPathSection } from './insert-path.ts';
 import { sealingThroughputSection } from './sealing-throughput.ts';
+import { lagViewsSection } from './lag-views.ts';
 
-export const SECTIONS: readonly BenchSection[] = [insertPathSection, sealingThroughputSection, endToEndLagSection];
+export const SECTIONS: readonly BenchSection[] = [insertPathSection, sealingThroughputSection, endToEndLagSection, lagViewsSection];

@@ -2,8 +2,15 @@
 // heartbeat so the lag views (API, metrics, CLI) see every replica.
 import type pg from 'pg';
 
-/** Upper bounds (ms) of the seal-latency histogram buckets; the last bucket is +Inf. */
-export const SEAL_LATENCY_BUCKETS_MS = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000] as const;
+/**
+ * Upper bounds (ms) of the seal-latency histogram buckets; the last bucket is
+ * +Inf. Up to 6 hours: an open transaction can hold sealing back for minutes
+ * or hours, and a histogram that stops at a minute cannot tell those apart.
+ */
+export const SEAL_LATENCY_BUCKETS_MS = [
+  10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000,
+  21_600_000,
+] as const;
 
 export class WorkerStats {
   sealedRows = 0;

@@ -4,30 +4,80 @@
 // (the first row above its watermark, through (org_id, chain_seq)) and one
 // bounded range above the discovered position (through the BRIN on chain_seq).
 import type { OverviewCursor } from './cursor.ts';
-import { ageSeconds, chainKey, iso, lateralByOrg, orgMatch, type Query } from './sql.ts';
+import { ageSeconds, chainKey, iso, lateralByOrg, NIL_UUID, orgMatch, type Query } from './sql.ts';
 
 /**
- * Every chain with its sort key: most pending first, then the one waiting
- * longest (since its last seal, or since discovery first saw it when it was
- * never sealed), then the chain key so pages never overlap. The exact age of
- * the oldest pending row is not a sort key: knowing it for every chain would
- * take one probe of audit_logs per chain.
+ * What the sort needs beyond the chain tables: `held` (from readHeldRows) as
+ * parallel arrays of chain key (the org uuid, or the nil uuid for the system
+ * chain), held rows and first held recorded_at; `broken`, the chain keys whose
+ * latest verification found breaks (readBrokenChains). Both are small next to
+ * the chain tables and are hash-joined onto them.
  */
-function chainsCte(filter: string): string {
-  return `chains as (
+export interface ChainInputs {
+  held: [keys: string[], rows: string[], firstAt: string[]];
+  broken: string[];
+}
+
+export const NO_CHAIN_INPUTS: ChainInputs = { held: [[], [], []], broken: [] };
+
+/**
+ * Every chain with its sort key: chains that need an operator first (halted,
+ * or breaks in their latest verification), then most pending first, then the
+ * one waiting longest (since its last seal, or since its first pending row was
+ * seen when it was never sealed), then the chain key so pages never overlap.
+ * Pending is the discovered count plus the chain's held rows (visible rows
+ * above the discovered position): a chain whose rows all wait behind the
+ * horizon has no state row yet and is listed from those alone (the second
+ * branch). The exact age of the oldest pending row is not a sort key: knowing
+ * it for every chain would take one probe of audit_logs per chain.
+ */
+function chainsCte(values: unknown[], inputs: ChainInputs, orgFilter?: string): string {
+  values.push(...inputs.held, inputs.broken);
+  const n = values.length;
+  return `known as (
     select s.org_id, s.watermark_seq, s.sealed_count, s.last_sealed_at, s.halted_at, s.halted_reason,
            coalesce(d.seen_seq, 0) as seen_seq,
-           greatest(coalesce(d.seen_count, 0) - s.sealed_count, 0) as pending,
-           (extract(epoch from coalesce(s.last_sealed_at, d.first_seen_at, s.updated_at)) * 1000000)::bigint as since_us,
+           greatest(coalesce(d.seen_count, 0) - s.sealed_count, 0) as discovered_pending,
+           coalesce(s.last_sealed_at, d.first_seen_at, s.updated_at) as since_at,
            ${chainKey('s.org_id')} as chain_key
       from audit_chain_state s
       left join audit_chain_discovery d on ${chainKey('d.org_id')} = ${chainKey('s.org_id')}
-     ${filter}
+     ${orgFilter ? `where ${orgFilter}` : ''}
+  ),
+  held as (
+    select h.chain_key, h.rows, h.first_at from unnest($${n - 3}::uuid[], $${n - 2}::bigint[], $${n - 1}::timestamptz[]) as h(chain_key, rows, first_at)
+  ),
+  broken as (select distinct b.chain_key from unnest($${n}::uuid[]) as b(chain_key)),
+  chains as (
+    select k.chain_key, k.org_id, k.watermark_seq, k.sealed_count, k.last_sealed_at, k.halted_at, k.halted_reason, k.seen_seq,
+           k.discovered_pending + coalesce(h.rows, 0) as pending,
+           coalesce(h.rows, 0) as held,
+           (extract(epoch from k.since_at) * 1000000)::bigint as since_us,
+           (k.halted_at is not null or b.chain_key is not null)::int as attention
+      from known k
+      left join held h on h.chain_key = k.chain_key
+      left join broken b on b.chain_key = k.chain_key
+    union all
+    select h.chain_key, nullif(h.chain_key, ${NIL_UUID}), 0::bigint, 0::bigint, null::timestamptz, null::timestamptz, null::text, 0::bigint,
+           h.rows, h.rows, (extract(epoch from h.first_at) * 1000000)::bigint,
+           (exists (select 1 from broken b where b.chain_key = h.chain_key))::int
+      from held h
+     where not exists (select 1 from audit_chain_state s where s.org_id = h.chain_key)
+       and not (h.chain_key = ${NIL_UUID} and exists (select 1 from audit_chain_state s where s.org_id is null))
   )`;
 }
 
-const ORDER = 'pending desc, since_us asc, chain_key asc';
-const PAGE_ORDER = 'p.pending desc, p.since_us asc, p.chain_key asc';
+/** The chain keys whose latest verification found breaks (see ChainInputs). */
+export function readBrokenChains(): Query {
+  return {
+    text: `select coalesce(array_agg(${chainKey('v.org_id')}::text), '{}') as broken
+             from audit_chain_verify_status v where v.breaks_found > 0`,
+    values: [],
+  };
+}
+
+const ORDER = 'attention desc, pending desc, since_us asc, chain_key asc';
+const PAGE_ORDER = 'p.attention desc, p.pending desc, p.since_us asc, p.chain_key asc';
 
 /** The figures of the chains in `page`, with their three per-chain probes. */
 function selectChainFigures(): string {
@@ -53,7 +103,8 @@ function selectChainFigures(): string {
     orderBy: 'v.verified_at desc',
   });
   return `select p.org_id::text as org_id, p.watermark_seq::text as watermark_seq, p.seen_seq::text as head_seq,
-                 p.sealed_count::text as sealed_count, p.pending::text as pending, p.since_us::text as since_us,
+                 p.sealed_count::text as sealed_count, p.pending::text as pending, p.held::text as held,
+                 p.since_us::text as since_us, p.attention,
                  p.chain_key::text as chain_key,
                  ${iso('p.last_sealed_at')} as last_sealed_at, ${ageSeconds('p.last_sealed_at')} as last_seal_age,
                  ${iso('p.halted_at')} as halted_at, p.halted_reason,
@@ -75,7 +126,9 @@ export interface ChainFiguresRow {
   head_seq: string;
   sealed_count: string;
   pending: string;
+  held: string;
   since_us: string;
+  attention: number;
   chain_key: string;
   last_sealed_at: string | null;
   last_seal_age: number | null;
@@ -99,28 +152,31 @@ export interface ChainFiguresRow {
 }
 
 /** One page of the overview, worst first, after `cursor` when given. */
-export function readChainPage(limit: number, cursor?: OverviewCursor): Query {
+export function readChainPage(limit: number, inputs: ChainInputs, cursor?: OverviewCursor): Query {
   const values: unknown[] = [limit];
+  const cte = chainsCte(values, inputs);
   let after = '';
   if (cursor) {
-    values.push(cursor.pending.toString(), cursor.sinceMicros.toString(), cursor.chainKey);
-    after = `where pending < $2::bigint
-                or (pending = $2::bigint and (since_us > $3::bigint or (since_us = $3::bigint and chain_key > $4::uuid)))`;
+    values.push(cursor.attention, cursor.pending.toString(), cursor.sinceMicros.toString(), cursor.chainKey);
+    const [a, p, s, k] = [values.length - 3, values.length - 2, values.length - 1, values.length];
+    after = `where attention < $${a}::int or (attention = $${a}::int and (pending < $${p}::bigint
+                or (pending = $${p}::bigint and (since_us > $${s}::bigint or (since_us = $${s}::bigint and chain_key > $${k}::uuid)))))`;
   }
   return {
-    text: `with ${chainsCte('')},
-           page as (select * from chains ${after} order by ${ORDER} limit $1)
+    text: `with ${cte},
+           page as materialized (select * from chains ${after} order by ${ORDER} limit $1)
            ${selectChainFigures()}`,
     values,
   };
 }
 
-/** The figures of one chain; no row when the chain has no state row yet. */
-export function readChain(orgId: string | null): Query {
+/** The figures of one chain; no row when the chain has neither a state row nor held rows. */
+export function readChain(orgId: string | null, inputs: ChainInputs): Query {
   const values: unknown[] = [];
+  const filter = orgMatch('s.org_id', orgId, values);
   return {
-    text: `with ${chainsCte(`where ${orgMatch('s.org_id', orgId, values)}`)},
-           page as (select * from chains)
+    text: `with ${chainsCte(values, inputs, filter)},
+           page as materialized (select * from chains)
            ${selectChainFigures()}`,
     values,
   };
@@ -140,22 +196,27 @@ export function readFirstRowOfChain(orgId: string | null): Query {
 export interface ChainTotalsRow {
   chains: string;
   chains_with_pending: string;
-  pending: string;
+  chains_with_discovered_pending: string;
+  pending_discovered: string;
+  held: string;
   sealed: string;
   halted: string;
 }
 
-/** Sums over the chain tables (one row per chain; audit_logs is not read). */
-export function readChainTotals(): Query {
+/** Sums over the chains (the chain tables plus the held rows; audit_logs is not read). */
+export function readChainTotals(held: ChainInputs['held']): Query {
+  const values: unknown[] = [];
   return {
-    text: `select count(*)::text as chains,
-                  count(*) filter (where coalesce(d.seen_count, 0) > s.sealed_count)::text as chains_with_pending,
-                  coalesce(sum(greatest(coalesce(d.seen_count, 0) - s.sealed_count, 0)), 0)::text as pending,
-                  coalesce(sum(s.sealed_count), 0)::text as sealed,
-                  count(*) filter (where s.halted_at is not null)::text as halted
-             from audit_chain_state s
-             left join audit_chain_discovery d on ${chainKey('d.org_id')} = ${chainKey('s.org_id')}`,
-    values: [],
+    text: `with ${chainsCte(values, { held, broken: [] })}
+           select count(*)::text as chains,
+                  count(*) filter (where pending > 0)::text as chains_with_pending,
+                  count(*) filter (where pending > held)::text as chains_with_discovered_pending,
+                  coalesce(sum(pending - held), 0)::text as pending_discovered,
+                  coalesce(sum(held), 0)::text as held,
+                  coalesce(sum(sealed_count), 0)::text as sealed,
+                  count(*) filter (where halted_at is not null)::text as halted
+             from chains`,
+    values,
   };
 }
 
@@ -199,7 +260,8 @@ export function readOldestPendingOfChains(limit: number): Query {
 }
 
 /**
- * Planner settings for readFirstRowAboveDiscovered. With a condition on
+ * Planner settings for the range scans above a position (readFirstRowAbove,
+ * readHeldRowsPerChain). With a condition on
  * chain_seq alone, the planner may walk the whole (org_id, chain_seq) index
  * (chain_seq is its second column) or the table, which it prices low on a small
  * table; both grow with the table. Only a bitmap scan is left, which for this
@@ -208,12 +270,11 @@ export function readOldestPendingOfChains(limit: number): Query {
 export const ABOVE_DISCOVERED_PLANNER = { enable_indexscan: 'off', enable_indexonlyscan: 'off', enable_seqscan: 'off' } as const;
 
 /**
- * The first visible row above the discovered position, looking at most
- * `window` chain_seq values ahead: rows there belong to no chain's counts yet
- * (held behind the horizon, or not yet discovered). Bounded by value so the
- * BRIN scan reads a bounded slice of the table however far the head has run.
+ * The first visible row above `afterSeq` (the discovered position, or the
+ * horizon), looking at most `window` chain_seq values ahead. Bounded by value so
+ * the BRIN scan reads a bounded slice of the table however far the head has run.
  */
-export function readFirstRowAboveDiscovered(discoveredSeq: bigint, window: bigint): Query {
+export function readFirstRowAbove(afterSeq: bigint, window: bigint): Query {
   return {
     text: `select a.org_id::text as org_id, a.chain_seq::text as chain_seq, ${iso('a.recorded_at')} as recorded_at,
                   ${ageSeconds('a.recorded_at')} as age
@@ -221,6 +282,6 @@ export function readFirstRowAboveDiscovered(discoveredSeq: bigint, window: bigin
             where a.chain_seq > $1::bigint and a.chain_seq <= $2::bigint
             order by a.chain_seq
             limit 1`,
-    values: [discoveredSeq.toString(), (discoveredSeq + window).toString()],
+    values: [afterSeq.toString(), (afterSeq + window).toString()],
   };
 }

@@ -1,8 +1,9 @@
 // Per-chain figures: a page of the overview (worst first) or one chain.
 import { encodeOverviewCursor, type OverviewCursor } from './cursor.ts';
-import { readChain, readChainPage, readFirstRowOfChain, type ChainFiguresRow } from './chain-queries.ts';
+import { readBrokenChains, readChain, readChainPage, readFirstRowOfChain, type ChainFiguresRow, type ChainInputs } from './chain-queries.ts';
+import { heldArrays, type HeldRows } from './held-rows.ts';
 import type { Queryable } from './snapshot.ts';
-import { chainIdOf, num, round3 } from './sql.ts';
+import { chainIdOf, NIL_UUID_TEXT, num, round3 } from './sql.ts';
 import type { ChainLag } from './types.ts';
 
 export interface ChainPage {
@@ -10,21 +11,26 @@ export interface ChainPage {
   nextCursor: string | null;
 }
 
-export async function readChainsPage(db: Queryable, limit: number, cursor?: OverviewCursor): Promise<ChainPage> {
+export async function readChainsPage(db: Queryable, limit: number, held: HeldRows, cursor?: OverviewCursor): Promise<ChainPage> {
   // One row more than asked tells whether another page exists without a count.
-  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, cursor))).rows;
+  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, await chainInputs(db, held), cursor))).rows;
   const shown = rows.slice(0, limit);
   const last = shown.at(-1);
   const nextCursor =
     rows.length > limit && last
-      ? encodeOverviewCursor({ pending: BigInt(last.pending), sinceMicros: BigInt(last.since_us), chainKey: last.chain_key })
+      ? encodeOverviewCursor({ attention: last.attention ? 1 : 0, pending: BigInt(last.pending), sinceMicros: BigInt(last.since_us), chainKey: last.chain_key })
       : null;
   return { chains: shown.map(toChainLag), nextCursor };
 }
 
+async function chainInputs(db: Queryable, held: HeldRows, only?: string): Promise<ChainInputs> {
+  const broken = (await db.query<{ broken: string[] }>(readBrokenChains())).rows[0]!.broken;
+  return { held: heldArrays(held, only), broken };
+}
+
 /** One chain's figures, or undefined when the chain has no row at all. */
-export async function readOneChain(db: Queryable, orgId: string | null): Promise<ChainLag | undefined> {
-  const row = (await db.query<ChainFiguresRow>(readChain(orgId))).rows[0];
+export async function readOneChain(db: Queryable, orgId: string | null, held: HeldRows): Promise<ChainLag | undefined> {
+  const row = (await db.query<ChainFiguresRow>(readChain(orgId, await chainInputs(db, held, orgId ?? NIL_UUID_TEXT)))).rows[0];
   if (row) return toChainLag(row);
   // Not discovered yet (new, or its rows wait behind the horizon): every row is pending.
   const first = (await db.query<{ chain_seq: string; recorded_at: string; age: number }>(readFirstRowOfChain(orgId))).rows[0];
@@ -33,6 +39,7 @@ export async function readOneChain(db: Queryable, orgId: string | null): Promise
     chain: chainIdOf(orgId),
     org_id: orgId,
     pending_rows: 0,
+    held_rows: 0,
     sealed_rows: 0,
     watermark_seq: '0',
     head_seq: '0',
@@ -51,6 +58,7 @@ function toChainLag(row: ChainFiguresRow): ChainLag {
     chain: chainIdOf(row.org_id),
     org_id: row.org_id,
     pending_rows: num(row.pending),
+    held_rows: num(row.held),
     sealed_rows: sealed,
     watermark_seq: row.watermark_seq,
     head_seq: row.head_seq,

@@ -15,6 +15,16 @@ export function formatAge(seconds: number | null | undefined): string {
   return `${Math.floor(s / 86_400)}d${pad(Math.floor((s % 86_400) / 3600))}h`;
 }
 
+/** A latency in the unit that reads best: 850 ms, 57.4 s, 1.5 min, 2.25 h; '-' when unknown. */
+export function formatLatency(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '-';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const trim = (n: number, digits: number) => String(Number(n.toFixed(digits)));
+  if (ms < 60_000) return `${trim(ms / 1000, 1)} s`;
+  if (ms < 3_600_000) return `${trim(ms / 60_000, 1)} min`;
+  return `${trim(ms / 3_600_000, 2)} h`;
+}
+
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
@@ -30,33 +40,36 @@ export function renderTable(headers: string[], rows: string[][], right: Readonly
   return [line(headers), ...rows.map(line)];
 }
 
-const CHAIN_HEADERS = ['CHAIN', 'PENDING', 'OLDEST PENDING', 'WATERMARK', 'HEAD', 'LAST SEAL', 'CHECKPOINT', 'VERIFIED', 'HALTED'];
+const CHAIN_HEADERS = ['CHAIN', 'PENDING', 'HELD', 'OLDEST PENDING', 'WATERMARK', 'HEAD', 'LAST SEAL', 'CHECKPOINT', 'VERIFIED', 'HALTED'];
 
 function chainRow(chain: ChainLag): string[] {
   const verified = chain.last_verification
-    ? `${chain.last_verification.breaks_found > 0 ? `${chain.last_verification.breaks_found} breaks` : 'clean'} ${formatAge(chain.last_verification.age_seconds)} ago`
+    ? `${chain.last_verification.breaks_found > 0 ? `BROKEN: ${chain.last_verification.breaks_found} breaks` : 'clean'} ${formatAge(chain.last_verification.age_seconds)} ago`
     : '-';
   return [
     chain.chain,
     formatCount(chain.pending_rows),
+    formatCount(chain.held_rows),
     formatAge(chain.oldest_pending?.age_seconds),
     chain.watermark_seq,
     chain.head_seq,
     chain.last_seal_age_seconds === null ? '-' : `${formatAge(chain.last_seal_age_seconds)} ago`,
     chain.last_checkpoint ? `${formatAge(chain.last_checkpoint.age_seconds)} ago` : '-',
     verified,
-    chain.halted ? `yes: ${chain.halted.reason ?? ''}` : '',
+    chain.halted ? `HALTED: ${chain.halted.reason ?? ''}` : '',
   ];
 }
 
 export function renderChainTable(chains: ChainLag[]): string[] {
-  return renderTable(CHAIN_HEADERS, chains.map(chainRow), new Set([1, 2, 3, 4, 5, 6]));
+  return renderTable(CHAIN_HEADERS, chains.map(chainRow), new Set([1, 2, 3, 4, 5, 6, 7]));
 }
 
 export function renderHorizon(horizon: HorizonLag): string[] {
   const lines = [
     `horizon ${horizon.horizon_seq} of head ${horizon.head_seq}` +
-      (horizon.state === 'caught_up' ? ' (caught up)' : ` (${horizon.lag_seq} behind, held ${formatAge(horizon.held_seconds)}: ${horizon.state.replace('_', ' ')})`),
+      (horizon.state === 'caught_up'
+        ? ' (caught up)'
+        : ` (${horizon.lag_seq} behind, ${horizon.held_seconds > 0 ? `rows waiting ${formatAge(horizon.held_seconds)}` : 'no rows waiting'}: ${horizon.state.replace('_', ' ')})`),
   ];
   for (const holder of horizon.holders) {
     const who = `${holder.application_name || '?'} (${holder.user_name ?? '?'})`;
@@ -74,7 +87,10 @@ export function renderTotals(totals: LagTotals): string[] {
     : '';
   const rate = totals.throughput ? `; ${totals.throughput.rows_per_second} rows/s over ${formatAge(totals.throughput.window_seconds)}` : '';
   return [
-    `pending ${formatCount(totals.pending_rows)} rows (${formatCount(totals.pending_rows_discovered)} in ${formatCount(totals.chains_with_pending)} chains + ${formatCount(totals.pending_above_discovered)} above the discovered position)${oldest}`,
+    `pending ${formatCount(totals.pending_rows)} rows: ${formatCount(totals.pending_rows_discovered + totals.held_rows)} in ${formatCount(totals.chains_with_pending)} chains` +
+      ` (${formatCount(totals.held_rows)} of them held above the discovered position)` +
+      (totals.pending_unattributed > 0 ? ` + ${formatCount(totals.pending_unattributed)} in no chain yet (open transactions or rolled back)` : '') +
+      oldest,
     `sealed ${formatCount(totals.sealed_rows)} rows in ${formatCount(totals.chains)} chains${rate}; ${totals.halted_chains} halted`,
   ];
 }
@@ -89,11 +105,11 @@ export function renderChainDetail(detail: ChainDetail): string[] {
   const c = detail.chain;
   const lines = [
     `chain           ${c.chain}`,
-    `pending         ${formatCount(c.pending_rows)} rows; oldest ${c.oldest_pending ? `#${c.oldest_pending.chain_seq} recorded ${c.oldest_pending.recorded_at} (${formatAge(c.oldest_pending.age_seconds)} ago)` : '-'}`,
+    `pending         ${formatCount(c.pending_rows)} rows (${formatCount(c.held_rows)} held above the discovered position); oldest ${c.oldest_pending ? `#${c.oldest_pending.chain_seq} recorded ${c.oldest_pending.recorded_at} (${formatAge(c.oldest_pending.age_seconds)} ago)` : '-'}`,
     `watermark/head  ${c.watermark_seq} / ${c.head_seq}; ${formatCount(c.sealed_rows)} rows sealed; last seal ${c.last_sealed_at ?? 'never'}`,
-    `halted          ${c.halted ? `${c.halted.at}: ${c.halted.reason ?? ''}` : 'no'}`,
+    `halted          ${c.halted ? `HALTED ${c.halted.at}: ${c.halted.reason ?? ''} (investigate: audit-chain verify --org ${c.chain}; resume: audit-chain resume --org ${c.chain})` : 'no'}`,
     `checkpoint      ${c.last_checkpoint ? `#${c.last_checkpoint.chain_seq} signed ${c.last_checkpoint.signed_at} (${formatAge(c.last_checkpoint.age_seconds)} ago, key ${c.last_checkpoint.key_id}); ${c.last_checkpoint.rows_since} rows sealed since` : 'none'}`,
-    `verification    ${c.last_verification ? `${c.last_verification.breaks_found} breaks in ${formatCount(c.last_verification.rows_checked)} rows at ${c.last_verification.verified_at}` : 'never'}`,
+    `verification    ${c.last_verification ? `${c.last_verification.breaks_found > 0 ? 'BROKEN: ' : ''}${c.last_verification.breaks_found} breaks in ${formatCount(c.last_verification.rows_checked)} rows at ${c.last_verification.verified_at}` : 'never'}`,
     '',
     ...renderHorizon(detail.horizon),
   ];
@@ -109,13 +125,16 @@ export function renderStatus(status: LagStatus): string[] {
     `audit-chain status at ${status.generated_at}`,
     ...renderHorizon(status.horizon),
     ...renderTotals(status.totals),
-    `seal latency    ${latency.count === 0 ? 'no seals recorded' : `p50 ${latency.p50_ms} ms, p95 ${latency.p95_ms} ms, p99 ${latency.p99_ms} ms over ${formatCount(latency.count)} rows`}`,
-    `workers         ${w.alive} alive, ${w.stale} stale; ${w.last_heartbeat_age_seconds === null ? 'no running worker' : `last heartbeat ${formatAge(w.last_heartbeat_age_seconds)} ago`}; ${formatCount(w.errors)} errors` +
+    `seal latency    ${latency.count === 0 ? 'no seals recorded' : `p50 ${formatLatency(latency.p50_ms)}, p95 ${formatLatency(latency.p95_ms)}, p99 ${formatLatency(latency.p99_ms)} over ${formatCount(latency.count)} rows`}`,
+    `workers         ${w.alive} alive, ${w.stale} stale${w.gone > 0 ? `, ${w.gone} gone` : ''}; ${w.last_heartbeat_age_seconds === null ? 'no running worker' : `last heartbeat ${formatAge(w.last_heartbeat_age_seconds)} ago`}; ${formatCount(w.errors)} errors` +
       (w.recent.find((worker) => worker.last_error)?.last_error ? ` (last: ${w.recent.find((worker) => worker.last_error)!.last_error})` : ''),
     `last checkpoint ${cp ? `${formatAge(cp.age_seconds)} ago (chain ${cp.chain} #${cp.chain_seq}, key ${cp.key_id}; ${cp.rows_since} rows sealed since)` : 'none'}`,
     `verification    ${v ? `${v.status} ${formatAge(v.age_seconds)} ago (${v.chains_checked} chains, ${formatCount(v.rows_checked)} rows, ${v.breaks_found} breaks)` : 'never run'}; ${status.verification.chains_with_breaks} chains with breaks`,
     `halted chains   ${status.halted.count === 0 ? 'none' : status.halted.count}`,
   ];
-  for (const chain of status.halted.chains) lines.push(`  ${chain.chain} since ${chain.halted_at}: ${chain.reason ?? ''}`);
+  for (const chain of status.halted.chains) {
+    lines.push(`  ${chain.chain} since ${chain.halted_at}: ${chain.reason ?? ''}`);
+    lines.push(`    investigate: audit-chain verify --org ${chain.chain}; then resume: audit-chain resume --org ${chain.chain}`);
+  }
   return lines;
 }

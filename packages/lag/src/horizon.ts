@@ -1,7 +1,8 @@
 // The horizon figures: where the safe horizon stands against the sequence head,
-// for how long it has stood still, and why.
+// for how long rows have waited behind it, and why.
 import { readSequenceHead } from '@audit-chain/sealing';
-import type { Queryable } from './snapshot.ts';
+import { ABOVE_DISCOVERED_PLANNER, readFirstRowAbove } from './chain-queries.ts';
+import { withPlannerSettings, type Queryable } from './snapshot.ts';
 import { readOpenWriters, readProgress } from './system-queries.ts';
 import { round3 } from './sql.ts';
 import type { HorizonHolder, HorizonLag, HorizonState } from './types.ts';
@@ -11,7 +12,7 @@ export interface HorizonReading {
   horizon: HorizonLag;
 }
 
-export async function readHorizon(db: Queryable, staleAfterSeconds: number): Promise<HorizonReading> {
+export async function readHorizon(db: Queryable, staleAfterSeconds: number, window: bigint): Promise<HorizonReading> {
   const progress = (
     await db.query<{
       generated_at: string;
@@ -30,6 +31,7 @@ export async function readHorizon(db: Queryable, staleAfterSeconds: number): Pro
   const horizonSeq = BigInt(progress.horizon_seq);
   const behind = horizonSeq < head;
   const holders = behind ? await listHolders(db) : [];
+  const firstAbove = behind ? await readFirstRowAboveHorizon(db, horizonSeq, window) : undefined;
   return {
     generatedAt: progress.generated_at,
     horizon: {
@@ -39,12 +41,35 @@ export async function readHorizon(db: Queryable, staleAfterSeconds: number): Pro
       discovered_seq: progress.discovered_seq,
       discovered_at: progress.discovered_at,
       lag_seq: (behind ? head - horizonSeq : 0n).toString(),
-      held_seconds: behind ? round3(Math.max(progress.horizon_age ?? 0, 0)) : 0,
+      held_seconds: behind ? heldSeconds(progress.horizon_age, holders, firstAbove) : 0,
       state: horizonState(behind, holders.length, progress.workers_alive),
       holders,
       workers_alive: progress.workers_alive,
     },
   };
+}
+
+/**
+ * Rows wait behind the horizon from the moment the first value above it was
+ * handed out. That moment is not recorded anywhere, but it is no earlier than
+ * the start of the transaction that took it (an open writer, listed) or that
+ * wrote the first committed row above the horizon (its recorded_at, the
+ * transaction's start), and no earlier than the horizon's last move. So the
+ * wait is the younger of the horizon's age and the oldest of those starts:
+ * idle time before the first waiting row is never counted, and when nothing
+ * waits (only rolled-back values above the horizon) it is 0.
+ */
+export function heldSeconds(horizonAge: number | null, holders: readonly HorizonHolder[], firstAboveAge: number | undefined): number {
+  const starts = [...holders.map((holder) => holder.xact_age_seconds ?? 0), ...(firstAboveAge === undefined ? [] : [firstAboveAge])];
+  if (starts.length === 0) return 0;
+  const waiting = Math.max(...starts);
+  return round3(Math.max(Math.min(horizonAge ?? waiting, waiting), 0));
+}
+
+async function readFirstRowAboveHorizon(db: Queryable, horizonSeq: bigint, window: bigint): Promise<number | undefined> {
+  const query = readFirstRowAbove(horizonSeq, window);
+  const row = await withPlannerSettings(db, ABOVE_DISCOVERED_PLANNER, async () => (await db.query<{ age: number }>(query)).rows[0]);
+  return row?.age;
 }
 
 function horizonState(behind: boolean, holders: number, workersAlive: number): HorizonState {

@@ -31,7 +31,7 @@ async function fromTheTable(orgId: string | null) {
     `with s as (select coalesce((select watermark_seq from audit_chain_state where org_id is not distinct from $1::uuid), 0) as w),
           p as (select discovered_seq as d from audit_chain_progress)
      select s.w::text as watermark, p.d::text as discovered,
-            (select count(*)::int from audit_logs a where a.org_id is not distinct from $1::uuid and a.chain_seq > s.w and a.chain_seq <= p.d) as pending,
+            (select count(*)::int from audit_logs a where a.org_id is not distinct from $1::uuid and a.chain_seq > s.w) as pending,
             (select min(a.chain_seq)::text from audit_logs a where a.org_id is not distinct from $1::uuid and a.chain_seq > s.w) as first_pending,
             (select count(*)::int from audit_logs a where a.org_id is not distinct from $1::uuid and a.checksum is not null) as sealed
        from s, p`,
@@ -88,13 +88,22 @@ test('lag figures follow inserts, seals and an open transaction holding the hori
     expect(heldView.horizon.holders[0]).toMatchObject({ pid: holderPid, application_name: 'lag-holder', user_name: 'postgres', state: 'idle in transaction' });
     expect(heldView.horizon.holders[0]!.query).toMatch(/insert into audit_logs/i);
     const a = chainOf(heldView, orgA);
-    // A's four early rows are sealed; its two late rows wait above the horizon,
-    // not yet counted into the chain, but the probe finds the oldest of them.
-    expect(a).toMatchObject({ pending_rows: 0, sealed_rows: 7, watermark_seq: early[3]!.toString() });
+    // A's four early rows are sealed; its two late rows wait above the horizon:
+    // not counted by discovery yet, but counted as held rows of the chain.
+    expect(a).toMatchObject({ pending_rows: 2, held_rows: 2, sealed_rows: 7, watermark_seq: early[3]!.toString() });
+    expect(heldView.chains[0]!.org_id).toBe(orgA); // the chain with rows waiting is on top
     expect(a.oldest_pending?.chain_seq).toBe(late[0]!.toString());
     expect(chainOf(heldView, orgB).oldest_pending).toBeNull(); // the held row is not visible: nothing to age
-    // Three values above the discovered position: the held row and A's two late rows.
-    expect(heldView.totals).toMatchObject({ pending_rows: 3, pending_rows_discovered: 0, pending_above_discovered: 3 });
+    // Three values above the discovered position: A's two late rows (held, in
+    // their chain) and the open transaction's row (invisible: unattributed).
+    expect(heldView.totals).toMatchObject({
+      pending_rows: 3,
+      pending_rows_discovered: 0,
+      held_rows: 2,
+      pending_unattributed: 1,
+      pending_above_discovered: 3,
+      chains_with_pending: 1,
+    });
     expect(heldView.totals.oldest_pending).toMatchObject({ org_id: orgA, chain_seq: late[0]!.toString(), exact: true });
     for (const chain of heldView.chains) await expectMatchesTable(chain);
 
@@ -120,7 +129,7 @@ test('lag figures follow inserts, seals and an open transaction holding the hori
     [orgB, 1],
     ['system', 0],
   ]);
-  expect(pending.totals).toMatchObject({ pending_rows: 3, pending_rows_discovered: 3, pending_above_discovered: 0, chains_with_pending: 2 });
+  expect(pending.totals).toMatchObject({ pending_rows: 3, pending_rows_discovered: 3, held_rows: 0, pending_unattributed: 0, pending_above_discovered: 0, chains_with_pending: 2 });
   for (const chain of pending.chains) await expectMatchesTable(chain);
   // The oldest pending row is B's once-held row: recorded (at its transaction's start) before A's late rows.
   expect(pending.totals.oldest_pending).toMatchObject({ org_id: orgB, chain_seq: chainOf(pending, orgB).oldest_pending?.chain_seq, exact: true });
@@ -195,9 +204,11 @@ test('checkpoints, verifications, halted chains and worker heartbeats show in th
   const latency = (counts: number[]) => JSON.stringify({ le: [10, 100], counts, sum_ms: 0, count: counts.reduce((a, b) => a + b, 0) });
   await db.pool.query(
     `insert into audit_chain_workers (worker_id, hostname, pid, heartbeat_at, sealed_rows, errors, last_error, seal_latency)
-     values ('w-alive', 'h', 1, now(), 40, 2, 'boom', $1), ('w-stale', 'h', 2, now() - interval '5 minutes', 60, 1, null, $2)`,
+     values ('w-alive', 'h', 1, now(), 40, 2, 'boom', $1), ('w-stale', 'h', 2, now() - interval '5 minutes', 60, 1, null, $2),
+            ('w-gone', 'h', 3, now() - interval '11 minutes', 0, 0, null, null)`,
     [latency([3, 1, 0]), latency([1, 0, 1])],
   );
+  await db.pool.query(`insert into audit_chain_workers (worker_id, hostname, pid, heartbeat_at, stopped_at) values ('w-stopped', 'h', 4, now(), now())`);
 
   const chain = (await getChainLag(db.pool, org))!.chain;
   expect(chain.last_checkpoint).toMatchObject({ key_id: 'k1', rows_since: 2 });
@@ -208,7 +219,16 @@ test('checkpoints, verifications, halted chains and worker heartbeats show in th
   const status = await getLagStatus(db.pool);
   expect(status.halted.count).toBe(1);
   expect(status.halted.chains[0]).toMatchObject({ chain: org, reason: 'test halt' });
-  expect(status.workers).toMatchObject({ alive: 1, stale: 1, sealed_rows: 100, errors: 3 });
+  // Killed with its database 11 minutes ago: gone, no longer stale, so the stale alert has cleared.
+  expect(status.workers).toMatchObject({ alive: 1, stale: 1, gone: 1, sealed_rows: 100, errors: 3 });
+  expect(Object.fromEntries(status.workers.recent.map((w) => [w.worker_id, w.state]))).toEqual({
+    'w-alive': 'alive',
+    'w-stale': 'stale',
+    'w-gone': 'gone',
+    'w-stopped': 'stopped',
+  });
+  // The limit is an option: at 2 minutes the 5-minute-silent worker is gone too.
+  expect((await getLagStatus(db.pool, { goneAfterSeconds: 120 })).workers).toMatchObject({ alive: 1, stale: 0, gone: 2 });
   expect(status.seal_latency.buckets).toEqual([
     { le_ms: 10, count: 4 },
     { le_ms: 100, count: 5 },

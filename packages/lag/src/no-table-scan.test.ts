@@ -7,13 +7,15 @@ import { createTestDatabase } from '../../../test/support/database.ts';
 import { insertRows, newOrgId } from '../../../test/support/audit-rows.ts';
 import {
   ABOVE_DISCOVERED_PLANNER,
+  NO_CHAIN_INPUTS,
   readChain,
   readChainPage,
-  readFirstRowAboveDiscovered,
+  readFirstRowAbove,
   readFirstRowOfChain,
   readOldestPendingOfChains,
 } from './chain-queries.ts';
 import { DEFAULT_ABOVE_DISCOVERED_WINDOW } from './options.ts';
+import { readHeldRowsPerChain } from './held-rows.ts';
 import { withPlannerSettings } from './snapshot.ts';
 import type { Query } from './sql.ts';
 
@@ -88,7 +90,7 @@ function expectNoSortOverAuditLogs(text: string): void {
 const indent = (line: string) => line.length - line.trimStart().length;
 
 test('the overview page probes audit_logs through the (org_id, chain_seq) index, once per chain shown', async () => {
-  const text = await plan(readChainPage(50));
+  const text = await plan(readChainPage(50, NO_CHAIN_INPUTS));
   expectOnlyIndexProbes(text);
   expect(text).toMatch(/Index (Only )?Scan using audit_logs_org_chain_seq_idx on audit_logs/);
   expect(text).toMatch(/Index Cond: \(\(org_id = \w+\.org_id\) AND \(chain_seq > \w+\.watermark_seq\)\)/);
@@ -97,8 +99,8 @@ test('the overview page probes audit_logs through the (org_id, chain_seq) index,
 });
 
 test('one chain, and a chain not discovered yet, are index probes too', async () => {
-  expectOnlyIndexProbes(await plan(readChain(orgs[3]!)));
-  expectOnlyIndexProbes(await plan(readChain(null)));
+  expectOnlyIndexProbes(await plan(readChain(orgs[3]!, { held: [[orgs[3]!], ['2'], ['2026-01-01T00:00:00Z']], broken: [] })));
+  expectOnlyIndexProbes(await plan(readChain(null, NO_CHAIN_INPUTS)));
   const first = await plan(readFirstRowOfChain(orgs[5]!));
   expectOnlyIndexProbes(first);
   expect(first).toMatch(/Index Cond: \(org_id = '/);
@@ -111,8 +113,13 @@ test('the overall oldest pending row: one probe per candidate chain and a bounde
   expectNoSortOverAuditLogs(candidates);
 
   const discovered = (await db.pool.query<{ d: string }>('select discovered_seq::text as d from audit_chain_progress')).rows[0]!.d;
-  const above = await plan(readFirstRowAboveDiscovered(BigInt(discovered), DEFAULT_ABOVE_DISCOVERED_WINDOW), ABOVE_DISCOVERED_PLANNER);
-  expectOnlyIndexProbes(above);
-  expect(above).toMatch(/Bitmap Index Scan on audit_logs_chain_seq_brin/);
-  expect(above).not.toMatch(/audit_logs_org_chain_seq_idx/);
+  for (const query of [
+    readFirstRowAbove(BigInt(discovered), DEFAULT_ABOVE_DISCOVERED_WINDOW),
+    readHeldRowsPerChain(BigInt(discovered), BigInt(discovered) + DEFAULT_ABOVE_DISCOVERED_WINDOW),
+  ]) {
+    const above = await plan(query, ABOVE_DISCOVERED_PLANNER);
+    expectOnlyIndexProbes(above);
+    expect(above).toMatch(/Bitmap Index Scan on audit_logs_chain_seq_brin/);
+    expect(above).not.toMatch(/audit_logs_org_chain_seq_idx/);
+  }
 });

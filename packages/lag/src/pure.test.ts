@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { decodeCheckpointCursor, decodeOverviewCursor, encodeCheckpointCursor, encodeOverviewCursor } from './cursor.ts';
-import { formatAge, renderTable } from './format.ts';
+import { formatAge, formatLatency, renderTable } from './format.ts';
 import { describeLatency, mergeHistograms, parseWorkerHistogram, quantile } from './histogram.ts';
 import { lateralByOrg } from './sql.ts';
 import { throughput } from './totals.ts';
@@ -46,10 +46,10 @@ describe('seal latency histograms', () => {
 
 describe('cursors', () => {
   test('round trip, and anything else is refused', () => {
-    const cursor = { pending: 12n, sinceMicros: 1_700_000_000_123_456n, chainKey: '0190a5f0-0000-7000-8000-00000000000a' };
+    const cursor = { attention: 1 as const, pending: 12n, sinceMicros: 1_700_000_000_123_456n, chainKey: '0190a5f0-0000-7000-8000-00000000000a' };
     expect(decodeOverviewCursor(encodeOverviewCursor(cursor))).toEqual(cursor);
     expect(decodeOverviewCursor('nope')).toBeUndefined();
-    expect(decodeOverviewCursor(Buffer.from('lag:1:2:not-a-uuid').toString('base64url'))).toBeUndefined();
+    expect(decodeOverviewCursor(Buffer.from('lag:0:1:2:not-a-uuid').toString('base64url'))).toBeUndefined();
     expect(decodeCheckpointCursor(encodeCheckpointCursor({ id: 7n, chainSeq: 99n }))).toEqual({ id: 7n, chainSeq: 99n });
     expect(decodeCheckpointCursor(encodeOverviewCursor(cursor))).toBeUndefined();
   });
@@ -80,4 +80,29 @@ test('text rendering: ages and aligned columns', () => {
     '2d04h',
   ]);
   expect(renderTable(['A', 'N'], [['x', '5'], ['long', '12']], new Set([1]))).toEqual(['A      N', 'x      5', 'long  12']);
+});
+
+test('latency in the unit that reads best, up to hours', () => {
+  expect([null, 12.4, 999, 57_439.024, 60_000, 90_000, 3_599_000, 8_100_000].map(formatLatency)).toEqual([
+    '-',
+    '12 ms',
+    '999 ms',
+    '57.4 s',
+    '1 min',
+    '1.5 min',
+    '60 min',
+    '2.25 h',
+  ]);
+});
+
+test('a 90 s seal lands in a finite bucket of the workers\' histogram, and the quantile reads it', () => {
+  // The bounds the worker writes (apps/worker/src/stats.ts): past a minute, up to hours.
+  const le = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000];
+  const counts = le.map(() => 0).concat(0);
+  counts[le.indexOf(120_000)] = 10;
+  const merged = mergeHistograms([parseWorkerHistogram({ le, counts, sum_ms: 900_000, count: 10 })!]);
+  const p95 = quantile(merged, 0.95)!;
+  expect(p95).toBeGreaterThan(60_000);
+  expect(p95).toBeLessThanOrEqual(120_000);
+  expect(formatLatency(p95)).toBe('1.9 min');
 });

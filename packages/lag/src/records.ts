@@ -151,10 +151,10 @@ export interface WorkersReading {
   latency: MergedHistogram;
 }
 
-export async function readWorkers(db: Queryable, staleAfterSeconds: number, limit = 50): Promise<WorkersReading> {
+export async function readWorkers(db: Queryable, staleAfterSeconds: number, goneAfterSeconds: number, limit = 50): Promise<WorkersReading> {
   const totals = (
-    await db.query<{ sealed_rows: string; errors: string; alive: number; stale: number; last_heartbeat_age: number | null; latencies: unknown[] }>(
-      readWorkerTotals(staleAfterSeconds),
+    await db.query<{ sealed_rows: string; errors: string; alive: number; stale: number; gone: number; last_heartbeat_age: number | null; latencies: unknown[] }>(
+      readWorkerTotals(staleAfterSeconds, goneAfterSeconds),
     )
   ).rows[0]!;
   const recent = (
@@ -174,7 +174,9 @@ export async function readWorkers(db: Queryable, staleAfterSeconds: number, limi
       horizon_seq: string | null;
     }>(readRecentWorkers(limit))
   ).rows;
-  const workers: WorkerInfo[] = recent.map((row) => ({
+  const workers: WorkerInfo[] = recent.map((row) => {
+    const state = workerState(row.stopped_at, row.heartbeat_age, staleAfterSeconds, goneAfterSeconds);
+    return {
     worker_id: row.worker_id,
     hostname: row.hostname,
     pid: row.pid,
@@ -182,19 +184,22 @@ export async function readWorkers(db: Queryable, staleAfterSeconds: number, limi
     heartbeat_at: row.heartbeat_at,
     heartbeat_age_seconds: round3(row.heartbeat_age),
     stopped_at: row.stopped_at,
-    alive: row.stopped_at === null && row.heartbeat_age <= staleAfterSeconds,
+    alive: state === 'alive',
+    state,
     sealed_rows: num(row.sealed_rows),
     sealed_batches: num(row.sealed_batches),
     errors: num(row.errors),
     last_error: row.last_error,
     last_error_at: row.last_error_at,
     horizon_seq: row.horizon_seq,
-  }));
+    };
+  });
   const histograms = totals.latencies.map(parseWorkerHistogram).filter((h): h is WorkerHistogram => h !== undefined);
   return {
     summary: {
       alive: totals.alive,
       stale: totals.stale,
+      gone: totals.gone,
       sealed_rows: num(totals.sealed_rows),
       errors: num(totals.errors),
       last_heartbeat_age_seconds: totals.last_heartbeat_age === null ? null : round3(totals.last_heartbeat_age),
@@ -202,4 +207,11 @@ export async function readWorkers(db: Queryable, staleAfterSeconds: number, limi
     },
     latency: mergeHistograms(histograms),
   };
+}
+
+/** The same boundaries as readWorkerTotals' counts. */
+export function workerState(stoppedAt: string | null, heartbeatAge: number, staleAfterSeconds: number, goneAfterSeconds: number): WorkerInfo['state'] {
+  if (stoppedAt !== null) return 'stopped';
+  if (heartbeatAge < staleAfterSeconds) return 'alive';
+  return heartbeatAge < goneAfterSeconds ? 'stale' : 'gone';
 }

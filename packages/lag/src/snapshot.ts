@@ -13,6 +13,9 @@ export async function withSnapshot<T>(pool: pg.Pool, work: (db: Queryable) => Pr
   try {
     await client.query('begin isolation level repeatable read read only');
     await client.query(`set local statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
+    // These are short queries over one row per chain; JIT compiling them cost
+    // more than running them (about 0.8 s per query at 100,000 chains).
+    await client.query('set local jit = off');
     const result = await work(client);
     await client.query('commit');
     return result;

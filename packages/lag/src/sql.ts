@@ -10,6 +10,8 @@ export { orgMatch, type Query } from '@audit-chain/db';
  */
 export const NIL_UUID = "'00000000-0000-0000-0000-000000000000'::uuid";
 
+export const NIL_UUID_TEXT = '00000000-0000-0000-0000-000000000000';
+
 export const chainKey = (column: string): string => `coalesce(${column}, ${NIL_UUID})`;
 
 /** RFC 3339 UTC with microseconds, produced by PostgreSQL so no session setting or JS Date rounding changes it. */

@@ -50,15 +50,17 @@ export function readRecentWorkers(limit: number): Query {
 }
 
 /** Sums over every worker row (stopped ones included, so the totals only grow) and their latency histograms. */
-export function readWorkerTotals(staleAfterSeconds: number): Query {
+export function readWorkerTotals(staleAfterSeconds: number, goneAfterSeconds: number): Query {
   return {
     text: `select coalesce(sum(w.sealed_rows), 0)::text as sealed_rows, coalesce(sum(w.errors), 0)::text as errors,
                   count(*) filter (where w.stopped_at is null and w.heartbeat_at > now() - make_interval(secs => $1))::int as alive,
-                  count(*) filter (where w.stopped_at is null and w.heartbeat_at <= now() - make_interval(secs => $1))::int as stale,
+                  count(*) filter (where w.stopped_at is null and w.heartbeat_at <= now() - make_interval(secs => $1)
+                                     and w.heartbeat_at > now() - make_interval(secs => $2))::int as stale,
+                  count(*) filter (where w.stopped_at is null and w.heartbeat_at <= now() - make_interval(secs => $2))::int as gone,
                   min(${ageSeconds('w.heartbeat_at')}) filter (where w.stopped_at is null) as last_heartbeat_age,
                   coalesce(jsonb_agg(w.seal_latency) filter (where w.seal_latency is not null), '[]'::jsonb) as latencies
              from audit_chain_workers w`,
-    values: [staleAfterSeconds],
+    values: [staleAfterSeconds, goneAfterSeconds],
   };
 }
 

@@ -1,16 +1,10 @@
 // Totals over every chain: pending rows (counted per chain, plus what lies above
 // the discovered position), sealed rows, halted chains, the oldest pending row
 // and throughput.
-import { withPlannerSettings, type Queryable } from './snapshot.ts';
+import type { Queryable } from './snapshot.ts';
 import type { SealedSample } from './options.ts';
-import {
-  ABOVE_DISCOVERED_PLANNER,
-  readChainTotals,
-  readFirstRowAboveDiscovered,
-  readOldestPendingOfChains,
-  type ChainTotalsRow,
-  type OldestPendingRow,
-} from './chain-queries.ts';
+import { readChainTotals, readOldestPendingOfChains, type ChainTotalsRow, type OldestPendingRow } from './chain-queries.ts';
+import { heldArrays, type HeldRows } from './held-rows.ts';
 import { chainIdOf, num, round3 } from './sql.ts';
 import type { HorizonLag, LagTotals, OldestPending, Throughput } from './types.ts';
 
@@ -20,32 +14,40 @@ export interface TotalsOptions {
   previous?: SealedSample | ((generatedAt: string) => SealedSample | undefined) | undefined;
 }
 
-export async function readTotals(db: Queryable, generatedAt: string, horizon: HorizonLag, options: TotalsOptions): Promise<LagTotals> {
-  const sums = (await db.query<ChainTotalsRow>(readChainTotals())).rows[0]!;
+export async function readTotals(
+  db: Queryable,
+  generatedAt: string,
+  horizon: HorizonLag,
+  held: HeldRows,
+  options: TotalsOptions,
+): Promise<LagTotals> {
+  const sums = (await db.query<ChainTotalsRow>(readChainTotals(heldArrays(held)))).rows[0]!;
   const head = BigInt(horizon.head_seq);
   const discovered = BigInt(horizon.discovered_seq);
   const above = head > discovered ? head - discovered : 0n;
-  const chainsWithPending = num(sums.chains_with_pending);
+  const pendingDiscovered = num(sums.pending_discovered);
+  const discoveredChains = num(sums.chains_with_discovered_pending);
 
   let oldestOfChains: OldestPendingRow | undefined;
-  if (chainsWithPending > 0) {
+  if (pendingDiscovered > 0) {
     oldestOfChains = (await db.query<OldestPendingRow>(readOldestPendingOfChains(options.oldestProbeChains))).rows[0];
   }
-  let aboveRow: OldestPendingRow | undefined;
-  if (above > 0n) {
-    const query = readFirstRowAboveDiscovered(discovered, options.aboveDiscoveredWindow);
-    aboveRow = await withPlannerSettings(db, ABOVE_DISCOVERED_PLANNER, async () => (await db.query<OldestPendingRow>(query)).rows[0]);
-  }
+  const first = held.first;
+  const aboveRow: OldestPendingRow | undefined = first && { org_id: first.org_id, chain_seq: first.first_seq, recorded_at: first.first_recorded_at, age: first.first_age };
+  // The probe covers the `oldestProbeChains` longest-waiting chains with
+  // discovered pending rows; more than that may hide an older row.
   const exact =
-    chainsWithPending <= options.oldestProbeChains && (above <= options.aboveDiscoveredWindow || aboveRow !== undefined);
+    discoveredChains <= options.oldestProbeChains &&
+    (above <= options.aboveDiscoveredWindow || aboveRow !== undefined);
 
   const sealedRows = num(sums.sealed);
-  const pendingDiscovered = num(sums.pending);
   return {
     chains: num(sums.chains),
-    chains_with_pending: chainsWithPending,
-    pending_rows: pendingDiscovered + Number(above),
+    chains_with_pending: num(sums.chains_with_pending),
+    pending_rows: pendingDiscovered + held.rows + held.unattributed,
     pending_rows_discovered: pendingDiscovered,
+    held_rows: held.rows,
+    pending_unattributed: held.unattributed,
     pending_above_discovered: Number(above),
     sealed_rows: sealedRows,
     oldest_pending: oldestOf([oldestOfChains, aboveRow], exact),

@@ -36,8 +36,17 @@ export interface ChainVerification {
 export interface ChainLag {
   chain: ChainId;
   org_id: string | null;
-  /** Rows discovery counted into this chain that are not sealed yet (seen_count - sealed_count). */
+  /**
+   * Rows of this chain not sealed yet: those discovery counted (seen_count -
+   * sealed_count) plus held_rows.
+   */
   pending_rows: number;
+  /**
+   * Of pending_rows, the committed rows above the discovered position: waiting
+   * for the safe horizon (held by an open transaction) or for discovery's next
+   * step. Counted from a bounded window above that position (see totals).
+   */
+  held_rows: number;
   sealed_rows: number;
   watermark_seq: string;
   /** Highest chain_seq discovery has seen in this chain. */
@@ -83,7 +92,13 @@ export interface HorizonLag {
   discovered_at: string | null;
   /** head_seq - horizon_seq, in chain_seq values (rolled-back values included). */
   lag_seq: string;
-  /** How long the horizon has stood still while behind the head; 0 when caught up. */
+  /**
+   * How long rows have been waiting behind the horizon: from the later of the
+   * horizon's last move and the start of the oldest wait (the oldest open
+   * audit-writing transaction, or the oldest committed row above the
+   * horizon). 0 when nothing waits: caught up, or only rolled-back values
+   * above the horizon. Never counts idle time before the first waiting row.
+   */
   held_seconds: number;
   state: HorizonState;
   holders: HorizonHolder[];
@@ -108,12 +123,26 @@ export interface OldestPending extends PendingRow {
 }
 
 export interface LagTotals {
+  /** Chains with a state row, plus chains whose only rows are held above the discovered position. */
   chains: number;
   chains_with_pending: number;
-  /** pending_rows_discovered + pending_above_discovered: exact unless rollbacks left gaps above the discovered position. */
+  /**
+   * pending_rows_discovered + held_rows + pending_unattributed, which is the
+   * sum of every chain's pending_rows plus pending_unattributed. Exact unless
+   * rollbacks left gaps above the discovered position.
+   */
   pending_rows: number;
+  /** Rows discovery counted into their chains, not sealed yet. */
   pending_rows_discovered: number;
-  /** chain_seq values handed out above the discovered position: rows not yet counted into a chain (an upper bound). */
+  /** Committed rows above the discovered position, counted into their chains (each chain's held_rows, summed). */
+  held_rows: number;
+  /**
+   * chain_seq values above the discovered position that no chain's figures
+   * count: rows of transactions still open (invisible until they commit),
+   * values rolled back, or rows beyond the window read. An upper bound on rows.
+   */
+  pending_unattributed: number;
+  /** held_rows + pending_unattributed = head_seq - discovered_seq. */
   pending_above_discovered: number;
   sealed_rows: number;
   oldest_pending: OldestPending | null;
@@ -177,6 +206,8 @@ export interface WorkerInfo {
   heartbeat_age_seconds: number;
   stopped_at: string | null;
   alive: boolean;
+  /** alive, stale (silent, not stopped), gone (silent past the gone limit: no longer counted as stale) or stopped. */
+  state: 'alive' | 'stale' | 'gone' | 'stopped';
   sealed_rows: number;
   sealed_batches: number;
   errors: number;
@@ -187,8 +218,14 @@ export interface WorkerInfo {
 
 export interface WorkersSummary {
   alive: number;
-  /** Not stopped, but no heartbeat within the staleness limit: crashed or hung. */
+  /** Not stopped, but no heartbeat within the staleness limit (30 s): crashed or hung. */
   stale: number;
+  /**
+   * Not stopped, and no heartbeat within the gone limit (10 min): killed
+   * without a chance to say so (its host, or its database, went away). Not
+   * counted as stale, so the stale alert clears; the row stays for the record.
+   */
+  gone: number;
   /** Sum over every worker row, stopped ones included. */
   sealed_rows: number;
   errors: number;

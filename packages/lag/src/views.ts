@@ -6,6 +6,7 @@ import { readChainsPage, readOneChain } from './chains.ts';
 import type { CheckpointCursor, OverviewCursor } from './cursor.ts';
 import { encodeCheckpointCursor } from './cursor.ts';
 import { describeLatency } from './histogram.ts';
+import { readHeldRows, type HeldRows } from './held-rows.ts';
 import { readHorizon } from './horizon.ts';
 import { resolveOptions, type LagOptions } from './options.ts';
 import {
@@ -20,12 +21,17 @@ import {
   type CheckpointRow,
   type RunRow,
 } from './records.ts';
-import { withSnapshot } from './snapshot.ts';
+import { withSnapshot, type Queryable } from './snapshot.ts';
 import { readCheckpoints, readNow, readRecentVerifications } from './system-queries.ts';
 import { readTotals } from './totals.ts';
 import type { ChainDetail, ChainLag, CheckpointsPage, HorizonLag, LagOverview, LagStatus, LagTotals, VerificationsPage } from './types.ts';
 
 export const MAX_PAGE = 500;
+
+/** The held rows of this reading: every view of one snapshot counts them once, so its figures add up. */
+function heldRowsOf(db: Queryable, horizon: HorizonLag, window: bigint): Promise<HeldRows> {
+  return readHeldRows(db, BigInt(horizon.head_seq), BigInt(horizon.discovered_seq), window);
+}
 
 export async function getLagOverview(
   pool: pg.Pool,
@@ -34,9 +40,10 @@ export async function getLagOverview(
 ): Promise<LagOverview> {
   const o = resolveOptions(options);
   return withSnapshot(pool, async (db) => {
-    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds);
-    const totals = await readTotals(db, generatedAt, horizon, o);
-    const chains = await readChainsPage(db, Math.min(page.limit, MAX_PAGE), page.cursor);
+    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
+    const held = await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
+    const totals = await readTotals(db, generatedAt, horizon, held, o);
+    const chains = await readChainsPage(db, Math.min(page.limit, MAX_PAGE), held, page.cursor);
     return { generated_at: generatedAt, horizon, totals, chains: chains.chains, next_cursor: chains.nextCursor };
   });
 }
@@ -45,8 +52,9 @@ export async function getLagOverview(
 export async function getLagTotals(pool: pg.Pool, options: LagOptions = {}): Promise<{ generated_at: string; horizon: HorizonLag; totals: LagTotals }> {
   const o = resolveOptions(options);
   return withSnapshot(pool, async (db) => {
-    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds);
-    return { generated_at: generatedAt, horizon, totals: await readTotals(db, generatedAt, horizon, o) };
+    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
+    const held = await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
+    return { generated_at: generatedAt, horizon, totals: await readTotals(db, generatedAt, horizon, held, o) };
   });
 }
 
@@ -54,8 +62,8 @@ export async function getLagTotals(pool: pg.Pool, options: LagOptions = {}): Pro
 export async function getChainLag(pool: pg.Pool, orgId: string | null, options: LagOptions = {}): Promise<ChainDetail | undefined> {
   const o = resolveOptions(options);
   return withSnapshot(pool, async (db) => {
-    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds);
-    const chain = await readOneChain(db, orgId);
+    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
+    const chain = await readOneChain(db, orgId, await heldRowsOf(db, horizon, o.aboveDiscoveredWindow));
     if (!chain) return undefined;
     const checkpoints = await db.query<CheckpointRow>(readCheckpoints(orgId, 5));
     return { generated_at: generatedAt, horizon, chain, recent_checkpoints: checkpoints.rows.map(toCheckpointRecord) };
@@ -76,9 +84,10 @@ export interface MetricsSnapshot {
 export async function getMetricsSnapshot(pool: pg.Pool, topN: number, options: LagOptions = {}): Promise<MetricsSnapshot> {
   const o = resolveOptions(options);
   return withSnapshot(pool, async (db) => {
-    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds);
-    const totals = await readTotals(db, generatedAt, horizon, o);
-    const workers = await readWorkers(db, o.staleAfterSeconds);
+    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
+    const held = await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
+    const totals = await readTotals(db, generatedAt, horizon, held, o);
+    const workers = await readWorkers(db, o.staleAfterSeconds, o.goneAfterSeconds);
     const status: LagStatus = {
       generated_at: generatedAt,
       horizon,
@@ -90,7 +99,7 @@ export async function getMetricsSnapshot(pool: pg.Pool, topN: number, options: L
       verification: await readVerificationCounts(db),
       halted: await readHalted(db, totals.halted_chains),
     };
-    const top = topN > 0 ? (await readChainsPage(db, Math.min(topN, MAX_PAGE))).chains : [];
+    const top = topN > 0 ? (await readChainsPage(db, Math.min(topN, MAX_PAGE), held)).chains : [];
     return { status, top };
   });
 }

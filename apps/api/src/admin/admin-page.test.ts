@@ -161,7 +161,7 @@ test('the page asks for the token, then shows the seeded organizations with the 
     expect(Number(await text('[data-field="total-pending"]'))).toBe(api.totals.pending_rows);
     expect(Number(await text('[data-field="sealed-rows"]'))).toBe(api.totals.sealed_rows);
     expect(await text('[data-field="halted"]')).toBe('1');
-    expect(await page.locator('#chains tr.halted').getAttribute('data-chain')).toBe(orgs[5]);
+    expect(await page.locator('#chains tr.attention').getAttribute('data-chain')).toBe(orgs[5]);
     const holderPid = api.horizon.holders.find((h) => h.application_name === 'nightly-import')!.pid;
     await expect.poll(() => page.locator(`#holders tr[data-pid="${holderPid}"]`).textContent()).toContain('nightly-import');
 

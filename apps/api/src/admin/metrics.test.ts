@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { HorizonTracker, advanceHorizonAndDiscover, sealOnce } from '@audit-chain/sealing';
 import { createTestDatabase } from '../../../../test/support/database.ts';
 import { insertRows, newOrgId, waitFor } from '../../../../test/support/audit-rows.ts';
-import { TOTAL } from './prometheus.ts';
+import { OTHER, TOTAL } from './prometheus.ts';
 import { ADMIN, adminServer, parseExposition, series, valueOf, type Exposition } from './test-support.ts';
 
 const db = await createTestDatabase();
@@ -82,18 +82,25 @@ test('metric names, types and labels follow the conventions', async () => {
   }
 });
 
-test('per-organization series are capped at the worst N, plus the _total series', async () => {
+test('per-organization series are capped at the worst N, plus _other and _total; they add up', async () => {
   const metrics = await scrape();
   const pending = series(metrics, 'audit_chain_pending_rows');
-  expect(pending).toHaveLength(TOP_N + 1);
-  const worst = [...orgs].reverse().slice(0, TOP_N);
-  expect(pending.filter((s) => s.labels.org_id !== TOTAL).map((s) => s.labels.org_id)).toEqual(worst);
+  expect(pending).toHaveLength(TOP_N + 2);
+  // Halted (orgs[0]) and broken (orgs[3]) chains first, then most pending.
+  const worst = [orgs[3]!, orgs[0]!, ...[...orgs].reverse().filter((org) => org !== orgs[0] && org !== orgs[3])].slice(0, TOP_N);
+  expect(pending.filter((s) => s.labels.org_id !== TOTAL && s.labels.org_id !== OTHER).map((s) => s.labels.org_id)).toEqual(worst);
   for (const name of PER_ORG) {
-    const orgSeries = series(metrics, name).filter((s) => s.labels.org_id !== TOTAL);
+    const orgSeries = series(metrics, name).filter((s) => s.labels.org_id !== TOTAL && s.labels.org_id !== OTHER);
     expect(orgSeries.length, name).toBe(TOP_N);
   }
+  for (const name of ['audit_chain_pending_rows', 'audit_chain_held_rows']) {
+    const total = valueOf(metrics, name, { org_id: TOTAL })!;
+    const rest = series(metrics, name).filter((s) => s.labels.org_id !== TOTAL);
+    expect(rest.reduce((sum, s) => sum + s.value, 0), name).toBe(total);
+    expect(valueOf(metrics, name, { org_id: OTHER }), name).toBeGreaterThanOrEqual(0);
+  }
   const orgLabels = new Set(metrics.samples.map((s) => s.labels.org_id).filter((v): v is string => v !== undefined));
-  expect(orgLabels.size).toBe(TOP_N + 1);
+  expect(orgLabels.size).toBe(TOP_N + 2);
 });
 
 test('values match the database', async () => {

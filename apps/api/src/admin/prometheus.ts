@@ -5,14 +5,17 @@
 //
 // Per-organization series carry org_id (a uuid, or "system" for the NULL-org
 // chain); where a total makes sense the same metric has one more series with
-// org_id="_total" over every chain, not only the N shown. Aggregate with
-// {org_id!="_total"} or, better, read the _total series.
+// org_id="_total" over every chain, not only the N shown. Row counts that add
+// up also have org_id="_other": everything the listed chains do not hold
+// (chains beyond the N, rows not attributed to any chain), so the series other
+// than _total always sum to _total. Read the _total series for totals.
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ChainLag, LagStatus, MetricsSnapshot } from '@audit-chain/lag';
 
 export const TOTAL = '_total';
+export const OTHER = '_other';
 
-type Sample = [labels: Record<string, string>, value: number];
+export type Sample = [labels: Record<string, string>, value: number];
 
 interface MetricSpec {
   name: string;
@@ -26,6 +29,15 @@ const perChain = (top: ChainLag[], value: (chain: ChainLag) => number | null): S
     return v === null ? [] : [[{ org_id: chain.chain }, v] as Sample];
   });
 
+/**
+ * Per-chain series of a count that adds up, then `_other` (the total minus the
+ * listed chains) and `_total`: the series other than `_total` sum to it exactly.
+ */
+export function additiveSamples(top: readonly ChainLag[], value: (chain: ChainLag) => number, total: number): Sample[] {
+  const listed = top.reduce((sum, chain) => sum + value(chain), 0);
+  return [...top.map((chain) => [{ org_id: chain.chain }, value(chain)] as Sample), [{ org_id: OTHER }, total - listed], [{ org_id: TOTAL }, total]];
+}
+
 const seconds = (iso: string | null | undefined): number | null => (iso ? Date.parse(iso) / 1000 : null);
 
 function gauges(status: LagStatus, top: ChainLag[]): MetricSpec[] {
@@ -36,8 +48,13 @@ function gauges(status: LagStatus, top: ChainLag[]): MetricSpec[] {
   return [
     {
       name: 'audit_chain_pending_rows',
-      help: 'Rows not sealed yet. Per chain: counted by discovery and unsealed. _total: those plus chain_seq values above the discovered position (an upper bound).',
-      samples: [...perChain(top, (c) => c.pending_rows), total(totals.pending_rows)],
+      help: 'Rows not sealed yet, held behind the horizon or not. _other: chains not listed plus chain_seq values no chain holds yet (open transactions, rollbacks; an upper bound). _total: all of them.',
+      samples: additiveSamples(top, (c) => c.pending_rows, totals.pending_rows),
+    },
+    {
+      name: 'audit_chain_held_rows',
+      help: 'Of the pending rows, the committed ones waiting above the discovered position (held behind the horizon, or not discovered yet). _other: chains not listed.',
+      samples: additiveSamples(top, (c) => c.held_rows, totals.held_rows),
     },
     {
       name: 'audit_chain_oldest_pending_age_seconds',
@@ -70,17 +87,22 @@ function gauges(status: LagStatus, top: ChainLag[]): MetricSpec[] {
       samples: [...perChain(top, (c) => c.last_verification?.breaks_found ?? null), total(status.verification.breaks)],
     },
     global('audit_chain_chains', 'Chains (organizations, and the system chain) with a chain state.', totals.chains),
-    global('audit_chain_chains_with_pending', 'Chains with discovered rows that are not sealed yet.', totals.chains_with_pending),
+    global('audit_chain_chains_with_pending', 'Chains with rows not sealed yet (held behind the horizon or not).', totals.chains_with_pending),
     global('audit_chain_chains_with_breaks', 'Chains whose latest verification found breaks.', status.verification.chains_with_breaks),
     global('audit_chain_halted_chains', 'Chains whose sealing stopped on a broken invariant.', status.halted.count),
     global('audit_chain_horizon_seq', 'The safe horizon: every chain_seq at or below it is final.', Number(horizon.horizon_seq)),
     global('audit_chain_discovered_seq', 'Rows up to this chain_seq are counted into their chains.', Number(horizon.discovered_seq)),
     global('audit_chain_horizon_lag_seq', 'Sequence head minus the safe horizon, in chain_seq values.', Number(horizon.lag_seq)),
-    global('audit_chain_horizon_held_seconds', 'How long the horizon has stood still while behind the head; 0 when caught up.', horizon.held_seconds),
+    global(
+      'audit_chain_horizon_held_seconds',
+      'How long rows have waited behind the horizon: from the later of its last move and the start of the oldest open writer or held row; 0 when nothing waits.',
+      horizon.held_seconds,
+    ),
     global('audit_chain_horizon_holders', 'Open audit-writing transactions while the horizon is behind the head.', horizon.holders.length),
     global('audit_chain_horizon_oldest_holder_seconds', 'Age of the oldest open audit-writing transaction holding the horizon; 0 when none.', oldestHolder),
     global('audit_chain_workers_alive', 'Sealing workers with a recent heartbeat.', workers.alive),
-    global('audit_chain_workers_stale', 'Sealing workers not stopped but without a recent heartbeat (crashed or hung).', workers.stale),
+    global('audit_chain_workers_stale', 'Sealing workers not stopped but without a recent heartbeat (crashed or hung), until they count as gone.', workers.stale),
+    global('audit_chain_workers_gone', 'Sealing workers silent for longer than the gone limit (10 min by default): no longer counted as stale.', workers.gone),
     global('audit_chain_worker_last_heartbeat_age_seconds', 'Age of the freshest heartbeat of a running worker.', workers.last_heartbeat_age_seconds),
     global('audit_chain_last_verification_timestamp_seconds', 'When the last verification run finished (Unix time).', seconds(status.last_verification?.finished_at)),
     global(

@@ -51,6 +51,16 @@ function age(seconds) {
 
 const count = (n) => Number(n).toLocaleString('en-US');
 
+/** A latency in the unit that reads best: 850 ms, 57.4 s, 1.5 min, 2.25 h (as the command line's formatLatency). */
+function latency(ms) {
+  if (ms === null || ms === undefined) return '-';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const trim = (n, digits) => String(Number(n.toFixed(digits)));
+  if (ms < 60000) return `${trim(ms / 1000, 1)} s`;
+  if (ms < 3600000) return `${trim(ms / 60000, 1)} min`;
+  return `${trim(ms / 3600000, 2)} h`;
+}
+
 function setText(name, text, value) {
   const element = field(name);
   element.textContent = text;
@@ -71,22 +81,32 @@ function cell(row, text, options = {}) {
 function renderSummary(overview, status) {
   const h = overview.horizon;
   setText('horizon', `${h.horizon_seq} of ${h.head_seq}`, h.horizon_seq);
-  setText('horizon-state', h.state === 'caught_up' ? 'caught up' : `${h.lag_seq} behind, held ${age(h.held_seconds)}: ${h.state.replace('_', ' ')}`, h.state);
+  const waiting = h.held_seconds > 0 ? `rows waiting ${age(h.held_seconds)}` : 'no rows waiting';
+  setText('horizon-state', h.state === 'caught_up' ? 'caught up' : `${h.lag_seq} behind, ${waiting}: ${h.state.replace('_', ' ')}`, h.state);
+  field('held-seconds').dataset.value = String(h.held_seconds);
   const t = overview.totals;
   setText('total-pending', count(t.pending_rows), t.pending_rows);
-  setText('total-pending-detail', `${count(t.pending_rows_discovered)} in ${t.chains_with_pending} chains + ${count(t.pending_above_discovered)} above discovery`);
+  setText(
+    'total-pending-detail',
+    `${count(t.pending_rows_discovered + t.held_rows)} in ${count(t.chains_with_pending)} chains (${count(t.held_rows)} held)` +
+      (t.pending_unattributed > 0 ? ` + ${count(t.pending_unattributed)} in no chain yet (open transactions or rolled back)` : ''),
+  );
   setText('oldest-pending', t.oldest_pending ? age(t.oldest_pending.age_seconds) : '-', t.oldest_pending ? t.oldest_pending.chain_seq : '');
   setText('oldest-pending-chain', t.oldest_pending ? `chain ${t.oldest_pending.chain} #${t.oldest_pending.chain_seq}${t.oldest_pending.exact ? '' : ' (or older)'}` : 'nothing pending');
   setText('sealed-rows', count(t.sealed_rows), t.sealed_rows);
   setText('throughput', t.throughput ? `${t.throughput.rows_per_second} rows/s over ${age(t.throughput.window_seconds)}` : 'throughput: collecting samples');
   const w = status.workers;
   setText('workers', `${w.alive} alive`, w.alive);
-  setText('worker-errors', `${w.stale} stale, ${count(w.errors)} errors`);
+  setText('worker-errors', `${w.stale} stale${w.gone ? `, ${w.gone} gone` : ''}, ${count(w.errors)} errors`);
+  const l = status.seal_latency;
+  setText('seal-latency', l.count === 0 ? 'no seals recorded' : `seal latency p50 ${latency(l.p50_ms)}, p95 ${latency(l.p95_ms)}`);
   const cp = status.last_checkpoint;
   setText('checkpoint', cp ? `${age(cp.age_seconds)} ago (chain ${cp.chain} #${cp.chain_seq}); ${count(cp.rows_since)} rows since` : 'none recorded');
   const v = status.last_verification;
-  setText('verification', v ? `${v.status} ${age(v.age_seconds)} ago: ${v.breaks_found} breaks in ${count(v.rows_checked)} rows` : 'never run');
+  setText('verification', v ? `${v.status} ${age(v.age_seconds)} ago: ${v.breaks_found} break${v.breaks_found === 1 ? '' : 's'} in ${count(v.rows_checked)} rows` : 'never run');
   setText('halted', String(status.halted.count), status.halted.count);
+  field('halted').closest('.card').classList.toggle('bad', status.halted.count > 0);
+  field('verification').closest('.card').classList.toggle('bad', status.verification.chains_with_breaks > 0);
 
   const holders = $('holders');
   holders.replaceChildren();
@@ -110,23 +130,44 @@ function renderChains(overview) {
   for (const chain of overview.chains) {
     const row = document.createElement('tr');
     row.dataset.chain = chain.chain;
-    if (chain.halted) row.className = 'halted';
+    const v = chain.last_verification;
+    const broken = v !== null && v.breaks_found > 0;
+    if (chain.halted || broken) row.className = 'attention';
     cell(row, chain.chain, { field: 'chain' });
     cell(row, count(chain.pending_rows), { num: true, field: 'pending_rows', value: chain.pending_rows });
+    cell(row, count(chain.held_rows), { num: true, field: 'held_rows', value: chain.held_rows });
     cell(row, age(chain.oldest_pending && chain.oldest_pending.age_seconds), { num: true, field: 'oldest_pending' });
     cell(row, chain.watermark_seq, { num: true, field: 'watermark_seq', value: chain.watermark_seq });
     cell(row, chain.head_seq, { num: true, field: 'head_seq', value: chain.head_seq });
     cell(row, count(chain.sealed_rows), { num: true, field: 'sealed_rows', value: chain.sealed_rows });
     cell(row, chain.last_seal_age_seconds === null ? '-' : `${age(chain.last_seal_age_seconds)} ago`, { num: true });
     cell(row, chain.last_checkpoint ? `${age(chain.last_checkpoint.age_seconds)} ago` : '-', { num: true });
-    const v = chain.last_verification;
-    cell(row, v ? (v.breaks_found > 0 ? `${v.breaks_found} breaks` : 'clean') : '-');
-    cell(row, chain.halted ? `halted: ${chain.halted.reason || ''}` : '');
+    cell(row, v ? (broken ? `BROKEN: ${v.breaks_found} break${v.breaks_found === 1 ? '' : 's'}` : 'clean') : '-', { field: 'verified' });
+    cell(row, chain.halted ? `HALTED: ${chain.halted.reason || ''}` : '', { field: 'chain_halted' });
     body.appendChild(row);
+    if (broken || chain.halted) body.appendChild(attentionRow(chain, broken ? v.first_break : null));
   }
   nextCursor = overview.next_cursor;
   $('next-page').disabled = nextCursor === null;
   $('first-page').disabled = cursor === null;
+}
+
+/** Under a broken or halted chain: what broke, where, and the commands that investigate and resume it. */
+function attentionRow(chain, firstBreak) {
+  const row = document.createElement('tr');
+  row.className = 'attention-detail';
+  row.dataset.detailOf = chain.chain;
+  const parts = [];
+  if (firstBreak) {
+    const where = firstBreak.chain_seq ? ` at row #${firstBreak.chain_seq}` : '';
+    parts.push(`first break: ${firstBreak.kind || 'break'}${where}${firstBreak.message ? `: ${firstBreak.message}` : ''}`);
+  }
+  if (chain.halted) parts.push(`sealing halted since ${chain.halted.at}`);
+  parts.push(`investigate: npx audit-chain verify --org ${chain.chain}`);
+  if (chain.halted) parts.push(`then resume: npx audit-chain resume --org ${chain.chain}`);
+  const td = cell(row, parts.join(' · '), { cls: 'detail' });
+  td.colSpan = 11;
+  return row;
 }
 
 function svg(name, attributes, text) {

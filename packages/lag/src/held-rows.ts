@@ -1,0 +1,71 @@
+// Rows above the discovered position, counted per chain. Discovery counts rows
+// into their chains only up to the safe horizon, so while an open transaction
+// holds the horizon the rows committed behind it belong to no chain's counts
+// yet. They are pending all the same: this reading counts the visible ones per
+// chain (one bounded BRIN range scan), so every chain with rows waiting is
+// listed with them, held behind the horizon or not. What it cannot attribute
+// (rows of transactions still open, values rolled back, rows beyond the window)
+// stays a separate total, so the per-chain figures plus that total are exactly
+// the head minus the discovered position.
+import { withPlannerSettings, type Queryable } from './snapshot.ts';
+import { ABOVE_DISCOVERED_PLANNER } from './chain-queries.ts';
+import { ageSeconds, iso, NIL_UUID, type Query } from './sql.ts';
+
+export interface HeldChain {
+  /** The chain key: the org uuid, or the nil uuid for the system chain. */
+  chain_key: string;
+  org_id: string | null;
+  rows: number;
+  first_seq: string;
+  first_recorded_at: string;
+  first_age: number;
+}
+
+export interface HeldRows {
+  /** Visible rows above the discovered position, per chain (only chains that have some). */
+  chains: HeldChain[];
+  /** Sum of chains[].rows. */
+  rows: number;
+  /** head - discovered - rows: chain_seq values above the discovered position with no visible row counted. */
+  unattributed: number;
+  /** The first visible row above the discovered position, by chain_seq; undefined when none within the window. */
+  first: HeldChain | undefined;
+}
+
+export const NO_HELD_ROWS: HeldRows = { chains: [], rows: 0, unattributed: 0, first: undefined };
+
+/**
+ * Visible rows with discovered < chain_seq <= min(head, discovered + window),
+ * grouped by chain. Bounded by value, like readFirstRowAbove, so it reads a
+ * bounded slice of the table however far the head has run.
+ */
+export function readHeldRowsPerChain(discoveredSeq: bigint, upTo: bigint): Query {
+  return {
+    text: `select coalesce(a.org_id, ${NIL_UUID})::text as chain_key, a.org_id::text as org_id, count(*)::text as rows,
+                  min(a.chain_seq)::text as first_seq, ${iso('min(a.recorded_at)')} as first_recorded_at,
+                  ${ageSeconds('min(a.recorded_at)')} as first_age
+             from audit_logs a
+            where a.chain_seq > $1::bigint and a.chain_seq <= $2::bigint
+            group by a.org_id`,
+    values: [discoveredSeq.toString(), upTo.toString()],
+  };
+}
+
+export async function readHeldRows(db: Queryable, headSeq: bigint, discoveredSeq: bigint, window: bigint): Promise<HeldRows> {
+  if (headSeq <= discoveredSeq) return NO_HELD_ROWS;
+  const upTo = headSeq < discoveredSeq + window ? headSeq : discoveredSeq + window;
+  const query = readHeldRowsPerChain(discoveredSeq, upTo);
+  const raw = await withPlannerSettings(db, ABOVE_DISCOVERED_PLANNER, async () =>
+    (await db.query<Omit<HeldChain, 'rows'> & { rows: string }>(query)).rows,
+  );
+  const chains = raw.map((row) => ({ ...row, rows: Number(row.rows) }));
+  const rows = chains.reduce((sum, chain) => sum + chain.rows, 0);
+  const first = chains.reduce<HeldChain | undefined>((a, b) => (a === undefined || BigInt(b.first_seq) < BigInt(a.first_seq) ? b : a), undefined);
+  return { chains, rows, unattributed: Number(headSeq - discoveredSeq) - rows, first };
+}
+
+/** The held chains as the parallel arrays the chain queries take (ChainInputs.held). */
+export function heldArrays(held: HeldRows, only?: string): [string[], string[], string[]] {
+  const chains = only === undefined ? held.chains : held.chains.filter((chain) => chain.chain_key === only);
+  return [chains.map((c) => c.chain_key), chains.map((c) => String(c.rows)), chains.map((c) => c.first_recorded_at)];
+}
