@@ -71,7 +71,6 @@ function toApiError(error: FastifyError, writing: boolean): ApiError {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new ApiError(415, 'unsupported_media_type', 'the body must be sent as Content-Type: application/json');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ApiError(400, 'malformed_json', `${error.message}; nothing was written`);
   }
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {

@@ -4,8 +4,10 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Config } from '@audit-chain/config';
 import type { Pool } from '@audit-chain/db';
 import { registerAdmin } from './admin/index.ts';
+import { clientErrorHandler } from './client-errors.ts';
 import { ApiError, handleError, notFound, sendError } from './errors.ts';
 import { isDateTime, isIpAddress, isUuid } from './formats.ts';
+import { registerJsonBody } from './json-body.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerListEvents } from './routes/list-events.ts';
 import { registerWriteEvents } from './routes/write-events.ts';
@@ -44,6 +46,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         ajv.addFormat('ip-address', isIpAddress);
       },
     },
+    clientErrorHandler,
     frameworkErrors: (error, _request, reply) => {
       sendError(reply, new ApiError(error.statusCode ?? 400, 'bad_request', error.message));
     },
@@ -51,6 +54,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   // Only JSON bodies: the default text/plain parser would turn a wrong content type into a 400.
   app.removeContentTypeParser('text/plain');
+  registerJsonBody(app);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(notFound);
 
