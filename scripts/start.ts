@@ -8,7 +8,7 @@ import { join, relative, resolve } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { buildServer } from '@audit-chain/api';
-import { loadConfig, type Config } from '@audit-chain/config';
+import { loadConfig, writeDevEnvironment, type Config } from '@audit-chain/config';
 import { createPool, migrate, startEmbeddedPostgres, withDatabaseName, type EmbeddedServer } from '@audit-chain/db';
 import { startWorker } from '@audit-chain/worker';
 import { resolveDevSigningKey } from './dev-signing-key.ts';
@@ -27,8 +27,8 @@ async function start(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
 
   const database = config.databaseUrl
-    ? { url: config.databaseUrl, description: `${redact(config.databaseUrl)} (DATABASE_URL)` }
-    : await startEmbedded(dataDir);
+    ? { url: config.databaseUrl, description: `${redact(config.databaseUrl)} (DATABASE_URL)`, embedded: false }
+    : { ...(await startEmbedded(dataDir)), embedded: true };
 
   const { applied } = await migrate(database.url, config.roles);
   console.log(applied.length ? `migrated: ${applied.join(', ')}` : 'database schema is up to date');
@@ -41,6 +41,15 @@ async function start(): Promise<void> {
     databaseUrl: database.url,
     api: { ...config.api, writeToken: tokens.writeToken, adminToken: tokens.adminToken },
   };
+
+  // For the command line run inside the project: the embedded database's URL
+  // (a DATABASE_URL from the environment is not written to disk) and the dev key.
+  const devEnvironmentFile = writeDevEnvironment(dataDir, {
+    ...(database.embedded ? { DATABASE_URL: database.url } : {}),
+    ...(signing.generated ? { AUDIT_CHAIN_SIGNING_KEY_FILE: signing.generated.privateKeyFile, AUDIT_CHAIN_SIGNING_KEY_ID: runConfig.checkpoints.signingKeyId } : {}),
+    ...(runConfig.verification.keyringFile ? { AUDIT_CHAIN_KEYRING_FILE: runConfig.verification.keyringFile } : {}),
+    AUDIT_CHAIN_CHECKPOINT_DIR: runConfig.checkpoints.dir,
+  });
 
   const pool = createPool(database.url, { applicationName: 'audit-chain api' });
   stops.push({ name: 'database pool', stop: () => pool.end() });
@@ -67,6 +76,11 @@ async function start(): Promise<void> {
         : `  signing key  ${runConfig.checkpoints.signingKeyId}  (environment)`,
       `  checkpoints  ${relative(process.cwd(), resolve(runConfig.checkpoints.dir)) || runConfig.checkpoints.dir}`,
       '',
+      `  admin page   ${address}/admin/#token=${tokens.adminToken}`,
+      `  metrics      ${address}/metrics  (Authorization: Bearer <admin token>)`,
+      `  API docs     ${address}/docs  (OpenAPI: ${address}/openapi.json)`,
+      `  CLI          npx audit-chain status  (${cliFinds(database.embedded, Boolean(signing.generated), Boolean(runConfig.verification.keyringFile))} from ${relative(process.cwd(), devEnvironmentFile) || devEnvironmentFile})`,
+      '',
       `  curl -X POST ${address}/v1/audit-events -H 'authorization: Bearer ${tokens.writeToken}' \\`,
       `       -H 'content-type: application/json' -d '{"org_id":null,"actor_type":"user","action":"login"}'`,
       '',
@@ -74,6 +88,12 @@ async function start(): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/** What the command line picks up from the dev environment file, for the banner. */
+function cliFinds(database: boolean, key: boolean, keyring: boolean): string {
+  const found = [database && 'database', key && 'signing key', keyring && 'keyring', 'checkpoint directory'].filter(Boolean);
+  return `reads the ${found.slice(0, -1).join(', ')}${found.length > 1 ? ' and ' : ''}${found.at(-1)}`;
 }
 
 async function startEmbedded(dataDir: string): Promise<{ url: string; description: string }> {

@@ -8,6 +8,7 @@ import { clientErrorHandler } from './client-errors.ts';
 import { ApiError, handleError, notFound, sendError } from './errors.ts';
 import { isDateTime, isIpAddress, isUuid } from './formats.ts';
 import { registerJsonBody } from './json-body.ts';
+import { registerDocs } from './routes/docs.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerListEvents } from './routes/list-events.ts';
 import { registerWriteEvents } from './routes/write-events.ts';
@@ -58,6 +59,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(notFound);
 
+  registerRoutes(app, deps);
+  return app;
+}
+
+/** Every route of the API (buildServer's, and the OpenAPI test's list of what must be documented). */
+export function registerRoutes(app: FastifyInstance, deps: ServerDeps): void {
+  const { api } = deps.config;
   if (api.writeToken === undefined) {
     app.log.warn('AUDIT_CHAIN_API_TOKEN is not set: the audit routes refuse every request');
   }
@@ -70,5 +78,5 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   registerListEvents(app, { pool: deps.pool, readToken: api.writeToken });
   registerAdmin(app, { pool: deps.pool, api, sampleIntervalMs: deps.adminSampleIntervalMs });
-  return app;
+  registerDocs(app);
 }

@@ -2,6 +2,7 @@
 // variable is documented in the README's configuration table; keep them in step.
 import { join } from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './config-error.ts';
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 const optionalText = z
@@ -42,9 +43,7 @@ const schema = z.object({
 
 export type Env = z.infer<typeof schema>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 export interface Config {
   databaseUrl: string | undefined;
@@ -153,3 +152,5 @@ export function requireDatabaseUrl(config: Config): string {
   if (!config.databaseUrl) throw new ConfigError('DATABASE_URL is not set (e.g. postgres://user@host:5432/db)');
   return config.databaseUrl;
 }
+
+export { applyDevEnvironment, describeDevEnvironment, writeDevEnvironment, DEV_ENVIRONMENT_FILE, type AppliedDevEnvironment, type DevEnvironment } from './dev-environment.ts';
