@@ -4,7 +4,7 @@
 // a JSON pointer into the request body ("/events/3/org_id"); a query or path
 // parameter is its name ("limit").
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { classifyDatabaseError } from '@audit-chain/db';
+import { classifyDatabaseError, isSchemaMissing, RUN_MIGRATE } from '@audit-chain/db';
 import { SERVER_ASSIGNED_FIELDS } from './event-schema.ts';
 
 export interface FieldProblem {
@@ -86,6 +86,7 @@ function toApiError(error: FastifyError, writing: boolean): ApiError {
  * acknowledged only after its COMMIT.
  */
 function databaseError(error: unknown, outcome: string): ApiError | undefined {
+  if (isSchemaMissing(error)) return new ApiError(500, 'database_not_migrated', `${RUN_MIGRATE}${outcome}`);
   switch (classifyDatabaseError(error)) {
     case 'transient':
       return new ApiError(503, 'database_unavailable', `the database is unavailable${outcome}; retry later`, {

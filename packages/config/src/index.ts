@@ -10,8 +10,23 @@ const optionalText = z
   .optional()
   .transform((value) => (value === undefined || value === '' ? undefined : value));
 
+/** libpq also takes key=value strings; node-postgres reads only URLs, so anything else is refused here, by name. */
+const databaseUrl = optionalText.refine((value) => value === undefined || isPostgresUrl(value), {
+  message: 'is not a PostgreSQL URL: want postgres://user:password@host:5432/database',
+});
+
+function isPostgresUrl(value: string): boolean {
+  if (!/^postgres(ql)?:\/\//i.test(value)) return false;
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const schema = z.object({
-  DATABASE_URL: optionalText,
+  DATABASE_URL: databaseUrl,
   HOST: z.string().default('127.0.0.1'),
   PORT: int(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
