@@ -6,8 +6,8 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import pg from 'pg';
-import { pino } from 'pino';
 import { buildServer } from '@audit-chain/api';
+import { createLogger } from '@audit-chain/logging';
 import { loadConfig, writeDevEnvironment, type Config } from '@audit-chain/config';
 import { createPool, migrate, startEmbeddedPostgres, withDatabaseName, type EmbeddedServer } from '@audit-chain/db';
 import { startWorker } from '@audit-chain/worker';
@@ -53,13 +53,14 @@ async function start(): Promise<void> {
 
   const pool = createPool(database.url, { applicationName: 'audit-chain api' });
   stops.push({ name: 'database pool', stop: () => pool.end() });
-  const app = buildServer({ pool, config: runConfig });
+  // One logger for both: human-readable on a terminal, repeated errors summarized.
+  const log = createLogger({ level: runConfig.logLevel });
+  const app = buildServer({ pool, config: runConfig, loggerInstance: log.child({ name: 'api' }) });
   // stops run in reverse: the worker, then the API (finishing in-flight requests), then the pool.
   stops.push({ name: 'API', stop: () => app.close() });
   const address = await app.listen({ host: runConfig.api.host, port: runConfig.api.port });
 
-  const logger = pino({ name: 'audit-chain-worker', level: runConfig.logLevel });
-  const worker = await startWorker({ databaseUrl: database.url, config: runConfig, logger });
+  const worker = await startWorker({ databaseUrl: database.url, config: runConfig, logger: log.child({ name: 'worker' }) });
   stops.push({ name: 'sealing worker', stop: () => worker.stop() });
 
   const tokenSource = (source: 'environment' | 'file') => (source === 'file' ? relative(process.cwd(), tokens.file) || tokens.file : 'environment');

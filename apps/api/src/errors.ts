@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { classifyDatabaseError, isSchemaMissing, RUN_MIGRATE } from '@audit-chain/db';
 import { SERVER_ASSIGNED_FIELDS } from './event-schema.ts';
+import { sentErrorCodes } from './request-log.ts';
 
 export interface FieldProblem {
   field: string;
@@ -44,8 +45,8 @@ export function validationError(details: FieldProblem[], message = 'the request 
 /** Fastify's error handler: every error, ours or the framework's, leaves as an ErrorBody. */
 export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const apiError = toApiError(error, request.method !== 'GET' && request.method !== 'HEAD');
-  if (apiError.statusCode >= 500) request.log.error({ err: error }, apiError.message);
-  else request.log.info({ code: apiError.code, status: apiError.statusCode }, apiError.message);
+  // Client errors are on the request line (request-log.ts); a server error gets its own line, with the stack.
+  if (apiError.statusCode >= 500) request.log.error({ err: error, method: request.method, url: request.url.split('?')[0] }, apiError.message);
   sendError(reply, apiError);
 }
 
@@ -55,6 +56,7 @@ export function sendError(reply: FastifyReply, error: ApiError): void {
     details.push({ field: '', problem: `${error.details.length - MAX_DETAILS} more problems not shown` });
   }
   const body: ErrorBody = { error: error.code, message: error.message, details };
+  sentErrorCodes.set(reply, error.code);
   void reply.code(error.statusCode).headers(error.headers).send(body);
 }
 
