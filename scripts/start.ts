@@ -4,7 +4,7 @@
 // everything is, and on SIGINT/SIGTERM stops them in reverse order.
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import pg from 'pg';
 import { buildServer } from '@audit-chain/api';
 import { createLogger } from '@audit-chain/logging';
@@ -63,7 +63,7 @@ async function start(): Promise<void> {
   const worker = await startWorker({ databaseUrl: database.url, config: runConfig, logger: log.child({ name: 'worker' }) });
   stops.push({ name: 'sealing worker', stop: () => worker.stop() });
 
-  const tokenSource = (source: 'environment' | 'file') => (source === 'file' ? relative(process.cwd(), tokens.file) || tokens.file : 'environment');
+  const tokenSource = (source: 'environment' | 'file') => (source === 'file' ? shown(tokens.file) : 'environment');
   console.log(
     [
       '',
@@ -73,14 +73,14 @@ async function start(): Promise<void> {
       `  write token  ${tokens.writeToken}  (${tokenSource(tokens.source.writeToken)})`,
       `  admin token  ${tokens.adminToken}  (${tokenSource(tokens.source.adminToken)})`,
       signing.generated
-        ? `  signing key  ${relative(process.cwd(), signing.generated.privateKeyFile)}  (dev key${signing.generated.created ? ' generated now' : ''}; keyring ${relative(process.cwd(), signing.generated.keyringFile)})`
+        ? `  signing key  ${shown(signing.generated.privateKeyFile)}  (dev key${signing.generated.created ? ' generated now' : ''}; keyring ${shown(signing.generated.keyringFile)})`
         : `  signing key  ${runConfig.checkpoints.signingKeyId}  (environment)`,
-      `  checkpoints  ${relative(process.cwd(), resolve(runConfig.checkpoints.dir)) || runConfig.checkpoints.dir}`,
+      `  checkpoints  ${shown(runConfig.checkpoints.dir)}`,
       '',
       `  admin page   ${address}/admin/#token=${tokens.adminToken}`,
       `  metrics      ${address}/metrics  (Authorization: Bearer <admin token>)`,
       `  API docs     ${address}/docs  (OpenAPI: ${address}/openapi.json)`,
-      `  CLI          npx audit-chain status  (${cliFinds(database.embedded, Boolean(signing.generated), Boolean(runConfig.verification.keyringFile))} from ${relative(process.cwd(), devEnvironmentFile) || devEnvironmentFile})`,
+      `  CLI          npx audit-chain status  (${cliFinds(database.embedded, Boolean(signing.generated), Boolean(runConfig.verification.keyringFile))} from ${shown(devEnvironmentFile)})`,
       '',
       `  curl -X POST ${address}/v1/audit-events -H 'authorization: Bearer ${tokens.writeToken}' \\`,
       `       -H 'content-type: application/json' -d '{"org_id":null,"actor_type":"user","action":"login"}'`,
@@ -116,7 +116,7 @@ async function startEmbedded(dataDir: string): Promise<{ url: string; descriptio
     await admin.end();
   }
   const url = withDatabaseName(server.url, EMBEDDED_DATABASE);
-  const where = server.dataDir === pgDir ? relative(process.cwd(), pgDir) || pgDir : `${server.dataDir}, as the postgres OS user cannot reach ${pgDir}`;
+  const where = server.dataDir === pgDir ? shown(pgDir) : `${server.dataDir}, as the postgres OS user cannot reach ${pgDir}`;
   return { url, description: `${url} (embedded, data in ${where})` };
 }
 
@@ -141,6 +141,13 @@ function ensurePortFree(port: number): Promise<void> {
     );
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolvePort()));
   });
+}
+
+/** A path as the banner shows it: relative to the working directory when it lies inside it, else absolute. */
+function shown(path: string): string {
+  const absolute = resolve(path);
+  const inside = relative(process.cwd(), absolute);
+  return inside && !inside.startsWith('..') && !isAbsolute(inside) ? inside : absolute;
 }
 
 function redact(url: string): string {
