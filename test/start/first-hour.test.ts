@@ -10,6 +10,7 @@ import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, test } from 'vitest';
 import { freePort } from '@audit-chain/db';
+import { describeLogCall } from '@audit-chain/logging';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(REPO_ROOT, 'apps/cli/bin/audit-chain.ts');
@@ -18,8 +19,16 @@ const NODE = join(REPO_ROOT, 'node_modules/.bin/node');
 const dataDir = mkdtempSync(join(tmpdir(), 'audit-chain-first-hour-'));
 chmodSync(dataDir, 0o755);
 let child: ChildProcess | undefined;
-afterAll(() => {
-  child?.kill('SIGKILL');
+let output = '';
+afterAll(async () => {
+  // A failed run: stop npm start as Ctrl-C would (it stops its PostgreSQL), and only then force it.
+  if (child && child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child!.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child!.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  }
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -35,20 +44,19 @@ function run(args: string[], env: Record<string, string>): Promise<{ code: numbe
   });
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 90_000): Promise<void> {
+async function until(condition: () => boolean, what: string, timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (child?.exitCode !== null && child?.exitCode !== undefined) throw new Error(`npm start exited (${child.exitCode}) before ${what}`);
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
-test('npm start: banner, index, docs, the CLI without DATABASE_URL, one log line per request, a database outage summarized', { timeout: 240_000 }, async () => {
+test('npm start: banner, index, docs, the CLI without DATABASE_URL, one log line per request, a database outage summarized', { timeout: 360_000 }, async () => {
   const port = await freePort();
   const env = { AUDIT_CHAIN_DATA_DIR: dataDir, AUDIT_CHAIN_EMBEDDED_PG_PORT: String(await freePort()), PORT: String(port), AUDIT_CHAIN_VERIFY_CRON: 'off', LOG_LEVEL: 'info' };
   child = spawn(NODE, ['scripts/start.ts'], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await until(() => output.includes('Ctrl-C stops it'), 'the banner');
@@ -84,8 +92,8 @@ test('npm start: banner, index, docs, the CLI without DATABASE_URL, one log line
   const cliEnv = { AUDIT_CHAIN_DATA_DIR: dataDir };
   const status = await run(['status'], cliEnv);
   expect(status.code, status.stderr).toBe(0);
-  expect(status.stderr).toContain(`audit-chain: using DATABASE_URL, AUDIT_CHAIN_KEYRING_FILE, AUDIT_CHAIN_SIGNING_KEY_FILE, AUDIT_CHAIN_SIGNING_KEY_ID, AUDIT_CHAIN_CHECKPOINT_DIR from ${join(dataDir, 'dev-environment.json')}`);
-  await until(() => output.includes('"msg":"sealed') || output.includes('sealed'), 'a seal', 30_000).catch(() => undefined);
+  // The checkpoint directory follows AUDIT_CHAIN_DATA_DIR, which is set here: it is not taken from the file.
+  expect(status.stderr).toContain(`audit-chain: using DATABASE_URL, AUDIT_CHAIN_KEYRING_FILE, AUDIT_CHAIN_SIGNING_KEY_FILE, AUDIT_CHAIN_SIGNING_KEY_ID from ${join(dataDir, 'dev-environment.json')}`);
   const checkpoint = await run(['checkpoint'], cliEnv);
   expect(checkpoint.code, checkpoint.stderr).toBe(0);
   expect(checkpoint.stderr).not.toContain('no signing key');
@@ -104,9 +112,10 @@ test('npm start: banner, index, docs, the CLI without DATABASE_URL, one log line
   await new Promise((resolve) => setTimeout(resolve, 8_000));
   const outage = output.slice(beforeOutage).split('\n').filter((line) => line !== '');
   const stacks = outage.filter((line) => line.includes('"stack"'));
-  const kinds = new Set(outage.map((line) => (JSON.parse(line) as { msg: string }).msg));
+  // A kind: the message and its error (pg-boss's queue and worker ids aside), as the summarizer counts them.
+  const kinds = new Set(outage.map((line) => describeLogCall(50, [JSON.parse(line) as object, (JSON.parse(line) as { msg: string }).msg]).key));
   expect(outage.length, outage.join('\n')).toBeLessThanOrEqual(12);
-  expect(stacks.length).toBeLessThanOrEqual(kinds.size);
+  expect(stacks.length, outage.join('\n')).toBeLessThanOrEqual(kinds.size);
   expect(kinds.size).toBeGreaterThan(0);
 
   child.kill('SIGTERM');
