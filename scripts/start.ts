@@ -4,11 +4,11 @@
 // everything is, and on SIGINT/SIGTERM stops them in reverse order.
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import pg from 'pg';
-import { pino } from 'pino';
 import { buildServer } from '@audit-chain/api';
-import { loadConfig, type Config } from '@audit-chain/config';
+import { createLogger } from '@audit-chain/logging';
+import { loadConfig, writeDevEnvironment, type Config } from '@audit-chain/config';
 import { createPool, migrate, startEmbeddedPostgres, withDatabaseName, type EmbeddedServer } from '@audit-chain/db';
 import { startWorker } from '@audit-chain/worker';
 import { resolveDevSigningKey } from './dev-signing-key.ts';
@@ -27,8 +27,8 @@ async function start(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
 
   const database = config.databaseUrl
-    ? { url: config.databaseUrl, description: `${redact(config.databaseUrl)} (DATABASE_URL)` }
-    : await startEmbedded(dataDir);
+    ? { url: config.databaseUrl, description: `${redact(config.databaseUrl)} (DATABASE_URL)`, embedded: false }
+    : { ...(await startEmbedded(dataDir)), embedded: true };
 
   const { applied } = await migrate(database.url, config.roles);
   console.log(applied.length ? `migrated: ${applied.join(', ')}` : 'database schema is up to date');
@@ -42,18 +42,28 @@ async function start(): Promise<void> {
     api: { ...config.api, writeToken: tokens.writeToken, adminToken: tokens.adminToken },
   };
 
+  // For the command line run inside the project: the embedded database's URL
+  // (a DATABASE_URL from the environment is not written to disk) and the dev key.
+  const devEnvironmentFile = writeDevEnvironment(dataDir, {
+    ...(database.embedded ? { DATABASE_URL: database.url } : {}),
+    ...(signing.generated ? { AUDIT_CHAIN_SIGNING_KEY_FILE: signing.generated.privateKeyFile, AUDIT_CHAIN_SIGNING_KEY_ID: runConfig.checkpoints.signingKeyId } : {}),
+    ...(runConfig.verification.keyringFile ? { AUDIT_CHAIN_KEYRING_FILE: runConfig.verification.keyringFile } : {}),
+    AUDIT_CHAIN_CHECKPOINT_DIR: runConfig.checkpoints.dir,
+  });
+
   const pool = createPool(database.url, { applicationName: 'audit-chain api' });
   stops.push({ name: 'database pool', stop: () => pool.end() });
-  const app = buildServer({ pool, config: runConfig });
+  // One logger for both: human-readable on a terminal, repeated errors summarized.
+  const log = createLogger({ level: runConfig.logLevel });
+  const app = buildServer({ pool, config: runConfig, loggerInstance: log.child({ name: 'api' }) });
   // stops run in reverse: the worker, then the API (finishing in-flight requests), then the pool.
   stops.push({ name: 'API', stop: () => app.close() });
   const address = await app.listen({ host: runConfig.api.host, port: runConfig.api.port });
 
-  const logger = pino({ name: 'audit-chain-worker', level: runConfig.logLevel });
-  const worker = await startWorker({ databaseUrl: database.url, config: runConfig, logger });
+  const worker = await startWorker({ databaseUrl: database.url, config: runConfig, logger: log.child({ name: 'worker' }) });
   stops.push({ name: 'sealing worker', stop: () => worker.stop() });
 
-  const tokenSource = (source: 'environment' | 'file') => (source === 'file' ? relative(process.cwd(), tokens.file) || tokens.file : 'environment');
+  const tokenSource = (source: 'environment' | 'file') => (source === 'file' ? shown(tokens.file) : 'environment');
   console.log(
     [
       '',
@@ -63,9 +73,14 @@ async function start(): Promise<void> {
       `  write token  ${tokens.writeToken}  (${tokenSource(tokens.source.writeToken)})`,
       `  admin token  ${tokens.adminToken}  (${tokenSource(tokens.source.adminToken)})`,
       signing.generated
-        ? `  signing key  ${relative(process.cwd(), signing.generated.privateKeyFile)}  (dev key${signing.generated.created ? ' generated now' : ''}; keyring ${relative(process.cwd(), signing.generated.keyringFile)})`
+        ? `  signing key  ${shown(signing.generated.privateKeyFile)}  (dev key${signing.generated.created ? ' generated now' : ''}; keyring ${shown(signing.generated.keyringFile)})`
         : `  signing key  ${runConfig.checkpoints.signingKeyId}  (environment)`,
-      `  checkpoints  ${relative(process.cwd(), resolve(runConfig.checkpoints.dir)) || runConfig.checkpoints.dir}`,
+      `  checkpoints  ${shown(runConfig.checkpoints.dir)}`,
+      '',
+      `  admin page   ${address}/admin/#token=${tokens.adminToken}`,
+      `  metrics      ${address}/metrics  (Authorization: Bearer <admin token>)`,
+      `  API docs     ${address}/docs  (OpenAPI: ${address}/openapi.json)`,
+      `  CLI          npx audit-chain status  (${cliFinds(database.embedded, Boolean(signing.generated), Boolean(runConfig.verification.keyringFile))} from ${shown(devEnvironmentFile)})`,
       '',
       `  curl -X POST ${address}/v1/audit-events -H 'authorization: Bearer ${tokens.writeToken}' \\`,
       `       -H 'content-type: application/json' -d '{"org_id":null,"actor_type":"user","action":"login"}'`,
@@ -74,6 +89,12 @@ async function start(): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/** What the command line picks up from the dev environment file, for the banner. */
+function cliFinds(database: boolean, key: boolean, keyring: boolean): string {
+  const found = [database && 'database', key && 'signing key', keyring && 'keyring', 'checkpoint directory'].filter(Boolean);
+  return `reads the ${found.slice(0, -1).join(', ')}${found.length > 1 ? ' and ' : ''}${found.at(-1)}`;
 }
 
 async function startEmbedded(dataDir: string): Promise<{ url: string; description: string }> {
@@ -95,7 +116,7 @@ async function startEmbedded(dataDir: string): Promise<{ url: string; descriptio
     await admin.end();
   }
   const url = withDatabaseName(server.url, EMBEDDED_DATABASE);
-  const where = server.dataDir === pgDir ? relative(process.cwd(), pgDir) || pgDir : `${server.dataDir}, as the postgres OS user cannot reach ${pgDir}`;
+  const where = server.dataDir === pgDir ? shown(pgDir) : `${server.dataDir}, as the postgres OS user cannot reach ${pgDir}`;
   return { url, description: `${url} (embedded, data in ${where})` };
 }
 
@@ -120,6 +141,13 @@ function ensurePortFree(port: number): Promise<void> {
     );
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolvePort()));
   });
+}
+
+/** A path as the banner shows it: relative to the working directory when it lies inside it, else absolute. */
+function shown(path: string): string {
+  const absolute = resolve(path);
+  const inside = relative(process.cwd(), absolute);
+  return inside && !inside.startsWith('..') && !isAbsolute(inside) ? inside : absolute;
 }
 
 function redact(url: string): string {

@@ -4,8 +4,9 @@
 // a JSON pointer into the request body ("/events/3/org_id"); a query or path
 // parameter is its name ("limit").
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { classifyDatabaseError } from '@audit-chain/db';
+import { classifyDatabaseError, isSchemaMissing, RUN_MIGRATE } from '@audit-chain/db';
 import { SERVER_ASSIGNED_FIELDS } from './event-schema.ts';
+import { sentErrorCodes } from './request-log.ts';
 
 export interface FieldProblem {
   field: string;
@@ -44,8 +45,8 @@ export function validationError(details: FieldProblem[], message = 'the request 
 /** Fastify's error handler: every error, ours or the framework's, leaves as an ErrorBody. */
 export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const apiError = toApiError(error, request.method !== 'GET' && request.method !== 'HEAD');
-  if (apiError.statusCode >= 500) request.log.error({ err: error }, apiError.message);
-  else request.log.info({ code: apiError.code, status: apiError.statusCode }, apiError.message);
+  // Client errors are on the request line (request-log.ts); a server error gets its own line, with the stack.
+  if (apiError.statusCode >= 500) request.log.error({ err: error, method: request.method, url: request.url.split('?')[0] }, apiError.message);
   sendError(reply, apiError);
 }
 
@@ -55,6 +56,7 @@ export function sendError(reply: FastifyReply, error: ApiError): void {
     details.push({ field: '', problem: `${error.details.length - MAX_DETAILS} more problems not shown` });
   }
   const body: ErrorBody = { error: error.code, message: error.message, details };
+  sentErrorCodes.set(reply, error.code);
   void reply.code(error.statusCode).headers(error.headers).send(body);
 }
 
@@ -71,7 +73,6 @@ function toApiError(error: FastifyError, writing: boolean): ApiError {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new ApiError(415, 'unsupported_media_type', 'the body must be sent as Content-Type: application/json');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ApiError(400, 'malformed_json', `${error.message}; nothing was written`);
   }
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
@@ -87,6 +88,7 @@ function toApiError(error: FastifyError, writing: boolean): ApiError {
  * acknowledged only after its COMMIT.
  */
 function databaseError(error: unknown, outcome: string): ApiError | undefined {
+  if (isSchemaMissing(error)) return new ApiError(500, 'database_not_migrated', `${RUN_MIGRATE}${outcome}`);
   switch (classifyDatabaseError(error)) {
     case 'transient':
       return new ApiError(503, 'database_unavailable', `the database is unavailable${outcome}; retry later`, {

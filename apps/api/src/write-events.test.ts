@@ -8,6 +8,23 @@ const db = await createTestDatabase();
 const app = testServer(db.pool, { AUDIT_CHAIN_BODY_LIMIT_BYTES: '4096' });
 afterAll(() => app.close());
 
+/** Sends bytes as they are (no client-side header checks) and parses the reply. */
+async function rawRequest(port: number, request: string): Promise<{ status: number; contentType: string; body: unknown }> {
+  const { connect } = await import('node:net');
+  const text = await new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(request));
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('close', () => resolve(received));
+    socket.on('error', reject);
+  });
+  const [head = '', body = ''] = text.split('\r\n\r\n');
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+  const contentType = /^content-type: (.*)$/im.exec(head)?.[1] ?? '';
+  return { status, contentType, body: JSON.parse(body) };
+}
+
 const post = (payload: unknown, headers: Record<string, string> = AUTH) =>
   app.inject({ method: 'POST', url: '/v1/audit-events', headers, payload: payload as object });
 
@@ -274,12 +291,64 @@ describe('transport errors', () => {
   });
 
   test('malformed or empty JSON is a 400 JSON error', async () => {
-    for (const payload of ['{"org_id":', '', '{"__proto__":{"x":1},"org_id":null,"actor_type":"u","action":"a"}']) {
+    for (const payload of ['{"org_id":', '']) {
       const response = await post(payload, { ...AUTH, 'content-type': 'application/json' });
       expect(response.statusCode).toBe(400);
       expect(response.json()).toMatchObject({ error: 'malformed_json', details: [] });
     }
     expect(await rowCount(db.pool)).toBe(0);
+  });
+
+  test('__proto__ or constructor.prototype in a body is refused by name, with where it is', async () => {
+    const cases: [string, string[]][] = [
+      ['{"__proto__":{"x":1},"org_id":null,"actor_type":"u","action":"a"}', ['/__proto__']],
+      ['{"events":[{"org_id":null,"actor_type":"u","action":"a","details":{"a":[{"__proto__":null}]}}]}', ['/events/0/details/a/0/__proto__']],
+      ['{"org_id":null,"actor_type":"u","action":"a","details":{"constructor":{"prototype":{"y":1}}}}', ['/details/constructor/prototype']],
+    ];
+    for (const [payload, fields] of cases) {
+      const response = await post(payload, { ...AUTH, 'content-type': 'application/json' });
+      expect(response.statusCode).toBe(400);
+      const body = response.json();
+      expect(body.error).toBe('forbidden_key');
+      expect(body.message).not.toMatch(/not valid JSON/);
+      expect(body.details.map((d: { field: string }) => d.field)).toEqual(fields);
+    }
+    // A key named constructor with no prototype inside is an ordinary key.
+    const fine = await post(event({ details: { constructor: 'Array' } }));
+    expect(fine.statusCode).toBe(201);
+    expect(await rowCount(db.pool)).toBe(1);
+  });
+
+  test('a charset other than UTF-8 is a 415; utf-8 in any spelling is accepted', async () => {
+    for (const type of ['application/json; charset=utf-16', 'application/json;charset="UTF-16LE"', 'application/json; charset=iso-8859-1']) {
+      const response = await post(JSON.stringify(event()), { ...AUTH, 'content-type': type });
+      expect(response.statusCode).toBe(415);
+      expect(response.json()).toMatchObject({ error: 'unsupported_media_type', details: [] });
+      expect(response.json().message).toContain('charset=');
+    }
+    expect(await rowCount(db.pool)).toBe(0);
+    for (const type of ['application/json; charset=utf-8', 'application/json; charset="UTF-8"', 'application/json;charset=utf8']) {
+      expect((await post(JSON.stringify(event()), { ...AUTH, 'content-type': type })).statusCode).toBe(201);
+    }
+    expect(await rowCount(db.pool)).toBe(3);
+  });
+
+  test("errors of Node's HTTP parser use the error shape: bad header 400, oversized headers 431", async () => {
+    const server = testServer(db.pool);
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = server.server.address() as import('node:net').AddressInfo;
+      const bad = await rawRequest(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad: a\u0001b\r\n\r\n');
+      expect(bad.status).toBe(400);
+      expect(bad.contentType).toMatch(/^application\/json/);
+      expect(bad.body).toEqual({ error: 'bad_request', message: expect.stringContaining('malformed'), details: [] });
+
+      const big = await rawRequest(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+      expect(big.status).toBe(431);
+      expect(big.body).toEqual({ error: 'headers_too_large', message: expect.stringContaining('headers'), details: [] });
+    } finally {
+      await server.close();
+    }
   });
 
   test('a POST with no body at all is a 400 naming the body', async () => {

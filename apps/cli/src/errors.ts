@@ -1,6 +1,7 @@
 // Turns any error a command throws into the one line an operator reads:
 // connection failures say where and why, database errors carry their SQLSTATE,
-// configuration errors say what to set.
+// configuration errors say what to set, a missing schema says to migrate.
+import { isSchemaMissing, RUN_MIGRATE } from '@audit-chain/db';
 
 /** An error whose message is already written for the operator; the process exits with `exitCode` (default 1). */
 export class CliError extends Error {
@@ -59,7 +60,7 @@ function describe(error: unknown): string {
 
   const code = (error as NetError).code;
   if (typeof code === 'string' && code.length === 5 && 'severity' in error) {
-    return `${error.message} (SQLSTATE ${code})`;
+    return `${error.message} (SQLSTATE ${code})${isSchemaMissing(error) ? `: ${RUN_MIGRATE}` : ''}`;
   }
   if (/Connection terminated/i.test(error.message)) return 'lost the connection to the database';
   if (/timeout expired/i.test(error.message)) return 'cannot connect to the database: timed out';

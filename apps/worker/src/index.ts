@@ -1,10 +1,10 @@
 // Entry of the sealing worker deployment: config → logger → worker, and a clean stop on SIGTERM/SIGINT.
-import { pino } from 'pino';
+import { createLogger } from '@audit-chain/logging';
 import { loadConfig, requireDatabaseUrl } from '@audit-chain/config';
 import { StoppedBeforeStartError, startWorker } from './worker.ts';
 
 const config = loadConfig();
-const logger = pino({ name: 'audit-chain-worker', level: config.logLevel });
+const logger = createLogger({ name: 'audit-chain-worker', level: config.logLevel });
 const stopSignal = new AbortController();
 let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
 

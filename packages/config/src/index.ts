@@ -2,6 +2,7 @@
 // variable is documented in the README's configuration table; keep them in step.
 import { join } from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './config-error.ts';
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 const optionalText = z
@@ -9,8 +10,23 @@ const optionalText = z
   .optional()
   .transform((value) => (value === undefined || value === '' ? undefined : value));
 
+/** libpq also takes key=value strings; node-postgres reads only URLs, so anything else is refused here, by name. */
+const databaseUrl = optionalText.refine((value) => value === undefined || isPostgresUrl(value), {
+  message: 'is not a PostgreSQL URL: want postgres://user:password@host:5432/database',
+});
+
+function isPostgresUrl(value: string): boolean {
+  if (!/^postgres(ql)?:\/\//i.test(value)) return false;
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const schema = z.object({
-  DATABASE_URL: optionalText,
+  DATABASE_URL: databaseUrl,
   HOST: z.string().default('127.0.0.1'),
   PORT: int(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -42,9 +58,7 @@ const schema = z.object({
 
 export type Env = z.infer<typeof schema>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 export interface Config {
   databaseUrl: string | undefined;
@@ -153,3 +167,5 @@ export function requireDatabaseUrl(config: Config): string {
   if (!config.databaseUrl) throw new ConfigError('DATABASE_URL is not set (e.g. postgres://user@host:5432/db)');
   return config.databaseUrl;
 }
+
+export { applyDevEnvironment, describeDevEnvironment, writeDevEnvironment, DEV_ENVIRONMENT_FILE, type AppliedDevEnvironment, type DevEnvironment } from './dev-environment.ts';

@@ -20,6 +20,8 @@ export const SqlState = {
   deadlockDetected: '40P01',
   adminShutdown: '57P01',
   cannotConnectNow: '57P03',
+  undefinedTable: '42P01',
+  undefinedFunction: '42883',
 } as const;
 
 export type ErrorKind =
@@ -50,6 +52,20 @@ export function classifyDatabaseError(error: unknown): ErrorKind {
   }
   return 'unknown';
 }
+
+/**
+ * A table, view or function of the schema is missing: the database was never
+ * migrated, or by an older version. Every object the migrations create is named
+ * audit_*, so an unrelated missing relation is not mistaken for this.
+ */
+export function isSchemaMissing(error: unknown): boolean {
+  const code = sqlState(error);
+  if (code !== SqlState.undefinedTable && code !== SqlState.undefinedFunction) return false;
+  return /\baudit_/.test((error as Error).message ?? '');
+}
+
+/** What to do about a missing schema, for messages. */
+export const RUN_MIGRATE = 'the database is not migrated (or by an older version): run `audit-chain migrate` (npm run db:migrate)';
 
 function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The moment the admin page exists for, in headless Chromium: an open
 // transaction holds the horizon while committed rows wait in three chains.
 // The page shows those chains on top with their counts, the holder's pid and

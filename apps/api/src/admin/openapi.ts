@@ -1,7 +1,8 @@
-// The OpenAPI 3.1 description of the admin surface, served at /openapi.json.
-// Hand-written; the tests check that every admin route is in it and validate
-// real responses against these schemas (closed objects: a field added to or
-// dropped from the lag model without updating this fails them).
+// The admin surface's part of the OpenAPI 3.1 description (../openapi.ts joins
+// it with the audit event routes). Hand-written; the tests check that every
+// route is in it and validate real responses against these schemas (closed
+// objects: a field added to or dropped from the lag model without updating this
+// fails them).
 
 type Schema = Record<string, unknown>;
 
@@ -47,7 +48,7 @@ const verificationRun: Record<string, Schema> = {
   error: nstr,
 };
 
-const schemas: Record<string, Schema> = {
+export const ADMIN_SCHEMAS: Record<string, Schema> = {
   Error: object({
     error: str,
     message: str,
@@ -231,7 +232,7 @@ const schemas: Record<string, Schema> = {
   }),
 };
 
-const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ref('Error') } } });
+export const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ref('Error') } } });
 const adminErrors = {
   '400': errorResponse('a query or path parameter is invalid (details name it)'),
   '401': errorResponse('no bearer token'),
@@ -249,98 +250,83 @@ const cursorParam = { name: 'cursor', in: 'query', required: false, schema: str,
 const admin = (summary: string, description: string, response: Record<string, unknown>, parameters: unknown[] = []) => ({
   summary,
   description,
+  tags: ['admin'],
   security: [{ adminToken: [] }],
   parameters,
   responses: { '200': response, ...adminErrors },
 });
 
-export const OPENAPI_DOCUMENT = {
-  openapi: '3.1.0',
-  info: {
-    title: 'audit-chain admin API',
-    version: '1',
-    description:
-      'Chain lag, verification results and checkpoints for operators (docs/operations.md). ' +
-      'Every /admin/v1 route and /metrics needs `Authorization: Bearer <AUDIT_CHAIN_ADMIN_TOKEN>`; the write token is refused. ' +
-      'The audit event routes are described in apps/api/README.md.',
+export const ADMIN_PATHS = {
+  '/admin/v1/lag': {
+    get: admin(
+      'Lag overview, worst chains first',
+      'Every chain ordered by pending rows (most first), then by how long it has waited since its last seal, then by chain; with the horizon and totals over all chains. Paginated with next_cursor.',
+      json('one page of the overview', 'LagOverview'),
+      [limitParam(50, 500), cursorParam],
+    ),
   },
-  components: {
-    securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'AUDIT_CHAIN_ADMIN_TOKEN' } },
-    schemas,
+  '/admin/v1/lag/{orgId}': {
+    get: {
+      ...admin('Lag of one chain', 'One chain with its recent checkpoints and the horizon.', json('the chain', 'ChainDetail'), [
+        { name: 'orgId', in: 'path', required: true, schema: str, description: "an organization's uuid, or 'system'" },
+      ]),
+      responses: {
+        '200': json('the chain', 'ChainDetail'),
+        '404': errorResponse('no audit rows for this chain (chain_not_found)'),
+        ...adminErrors,
+      },
+    },
   },
-  paths: {
-    '/admin/v1/lag': {
-      get: admin(
-        'Lag overview, worst chains first',
-        'Every chain ordered by pending rows (most first), then by how long it has waited since its last seal, then by chain; with the horizon and totals over all chains. Paginated with next_cursor.',
-        json('one page of the overview', 'LagOverview'),
-        [limitParam(50, 500), cursorParam],
-      ),
+  '/admin/v1/status': {
+    get: admin(
+      'One-screen summary',
+      'Horizon and its holders, totals, workers, seal latency, last checkpoint, last verification and halted chains.',
+      json('the summary', 'LagStatus'),
+    ),
+  },
+  '/admin/v1/verifications': {
+    get: admin(
+      'Verification runs and the latest result per chain',
+      'Recent runs, newest first, and the latest result of each chain (breaks first, then the longest unverified), each list up to limit.',
+      json('runs and results', 'VerificationsPage'),
+      [limitParam(20, 100)],
+    ),
+  },
+  '/admin/v1/checkpoints': {
+    get: admin(
+      'Recorded signed checkpoints, newest first',
+      'With org, one chain in chain_seq order (newest first); without, every chain in the order they were recorded. The table is a convenience copy: verification trusts signatures, not this table.',
+      json('one page of checkpoints', 'CheckpointsPage'),
+      [
+        { name: 'org', in: 'query', required: false, schema: str, description: "an organization's uuid, or 'system'" },
+        limitParam(50, 500),
+        cursorParam,
+      ],
+    ),
+  },
+  '/admin/v1/history': {
+    get: admin(
+      'The last hour of lag, sampled by this API process',
+      'Kept in memory: empty after the process starts, and per API replica. Prometheus keeps the durable history.',
+      json('samples, oldest first', 'LagHistory'),
+    ),
+  },
+  '/metrics': {
+    get: {
+      summary: 'Prometheus metrics',
+      tags: ['admin'],
+      description: 'The lag model in the Prometheus text format; per-organization series for the worst AUDIT_CHAIN_METRICS_TOP_N chains plus org_id="_total".',
+      security: [{ adminToken: [] }],
+      responses: { '200': { description: 'metrics', content: { 'text/plain': { schema: str } } }, ...adminErrors },
     },
-    '/admin/v1/lag/{orgId}': {
-      get: {
-        ...admin('Lag of one chain', 'One chain with its recent checkpoints and the horizon.', json('the chain', 'ChainDetail'), [
-          { name: 'orgId', in: 'path', required: true, schema: str, description: "an organization's uuid, or 'system'" },
-        ]),
-        responses: {
-          '200': json('the chain', 'ChainDetail'),
-          '404': errorResponse('no audit rows for this chain (chain_not_found)'),
-          ...adminErrors,
-        },
-      },
-    },
-    '/admin/v1/status': {
-      get: admin(
-        'One-screen summary',
-        'Horizon and its holders, totals, workers, seal latency, last checkpoint, last verification and halted chains.',
-        json('the summary', 'LagStatus'),
-      ),
-    },
-    '/admin/v1/verifications': {
-      get: admin(
-        'Verification runs and the latest result per chain',
-        'Recent runs, newest first, and the latest result of each chain (breaks first, then the longest unverified), each list up to limit.',
-        json('runs and results', 'VerificationsPage'),
-        [limitParam(20, 100)],
-      ),
-    },
-    '/admin/v1/checkpoints': {
-      get: admin(
-        'Recorded signed checkpoints, newest first',
-        'With org, one chain in chain_seq order (newest first); without, every chain in the order they were recorded. The table is a convenience copy: verification trusts signatures, not this table.',
-        json('one page of checkpoints', 'CheckpointsPage'),
-        [
-          { name: 'org', in: 'query', required: false, schema: str, description: "an organization's uuid, or 'system'" },
-          limitParam(50, 500),
-          cursorParam,
-        ],
-      ),
-    },
-    '/admin/v1/history': {
-      get: admin(
-        'The last hour of lag, sampled by this API process',
-        'Kept in memory: empty after the process starts, and per API replica. Prometheus keeps the durable history.',
-        json('samples, oldest first', 'LagHistory'),
-      ),
-    },
-    '/metrics': {
-      get: {
-        summary: 'Prometheus metrics',
-        description: 'The lag model in the Prometheus text format; per-organization series for the worst AUDIT_CHAIN_METRICS_TOP_N chains plus org_id="_total".',
-        security: [{ adminToken: [] }],
-        responses: { '200': { description: 'metrics', content: { 'text/plain': { schema: str } } }, ...adminErrors },
-      },
-    },
-    '/admin/': {
-      get: {
-        summary: 'Admin page',
-        description: 'A self-contained HTML page (no external resources); it asks for the admin token and keeps it in sessionStorage.',
-        security: [],
-        responses: { '200': { description: 'the page', content: { 'text/html': { schema: str } } } },
-      },
-    },
-    '/openapi.json': {
-      get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: {} } } } } },
+  },
+  '/admin/': {
+    get: {
+      summary: 'Admin page',
+      tags: ['admin'],
+      description: 'A self-contained HTML page (no external resources); it asks for the admin token and keeps it in sessionStorage.',
+      security: [],
+      responses: { '200': { description: 'the page', content: { 'text/html': { schema: str } } } },
     },
   },
 } as const;

@@ -1,10 +1,9 @@
-// The admin page (/admin/) and the OpenAPI description (/openapi.json). The
+// The admin page (/admin/). The
 // page's files are static and public: they hold no data, and the page asks for
 // the admin token before it reads anything. A strict Content-Security-Policy
 // allows only this origin: no CDN, no inline script, so it also works offline.
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { OPENAPI_DOCUMENT } from './openapi.ts';
 
 const PAGE_FILES = {
   'index.html': 'text/html; charset=utf-8',
@@ -44,5 +43,4 @@ export function registerPageRoutes(app: FastifyInstance): void {
   app.get('/admin/app.js', send('app.js'));
   app.get('/admin/admin.css', send('admin.css'));
 
-  app.get('/openapi.json', async () => OPENAPI_DOCUMENT);
 }

@@ -1,5 +1,5 @@
 // audit-chain worker: runs the sealing worker in the foreground until SIGINT or SIGTERM.
-import { pino } from 'pino';
+import { createLogger } from '@audit-chain/logging';
 import { StoppedBeforeStartError, startWorker } from '@audit-chain/worker';
 import type { RegisterCommand } from '../context.ts';
 
@@ -7,10 +7,10 @@ export const registerWorker: RegisterCommand = (program, context) => {
   program
     .command('worker')
     .description('run the sealing worker in the foreground (stops cleanly on SIGINT/SIGTERM)')
-    .addHelpText('after', '\nLogs JSON lines (pino) to stdout; AUDIT_CHAIN_SEAL_* variables tune it (see README.md).')
+    .addHelpText('after', '\nLogs JSON lines (pino) to stdout, human-readable lines on a terminal; repeated warnings and errors are summarized; AUDIT_CHAIN_SEAL_* variables tune it (see README.md).')
     .action(async () => {
       const config = context.config();
-      const logger = pino({ name: 'audit-chain-worker', level: config.logLevel });
+      const logger = createLogger({ name: 'audit-chain-worker', level: config.logLevel });
       // Listening before the start: a worker still waiting for an unreachable
       // database stops cleanly too.
       const stopSignal = new AbortController();
