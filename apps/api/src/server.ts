@@ -1,6 +1,6 @@
 // The API server factory. Tests call it directly (Fastify inject); index.ts
 // wires it to configuration and a pool and listens.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { createLogger } from '@audit-chain/logging';
 import type { Config } from '@audit-chain/config';
 import type { Pool } from '@audit-chain/db';
@@ -39,7 +39,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
     ...logging,
     // One line per request instead of two (request-log.ts).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: api.bodyLimitBytes,
     ajv: {
       customOptions: {

@@ -50,6 +50,7 @@ export function createContext(io: CliIo): CliContext {
   const load = (): Config => {
     if (io.cwd === undefined) return loadConfig(io.env);
     const applied = applyDevEnvironment(io.env, io.cwd);
+    if (applied.ignored) context.warn(`ignoring ${applied.ignored.file}: ${applied.ignored.reason}`);
     if (applied.source) {
       devFile = applied.source.file;
       context.warn(describeDevEnvironment(applied.source, io.cwd));

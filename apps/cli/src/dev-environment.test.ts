@@ -4,7 +4,7 @@
 // explicit variable always wins. Plus the two errors a newcomer meets first: a
 // DATABASE_URL that is not a URL, and a database nobody migrated.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +99,29 @@ describe('what npm start set up', () => {
       `audit-chain: using AUDIT_CHAIN_KEYRING_FILE, AUDIT_CHAIN_CHECKPOINT_DIR from ${file} (written by npm start; set a variable to override it)`,
       'audit-chain: database "audit_chain_no_such_database" does not exist (SQLSTATE 3D000)',
     ]);
+  });
+
+  test('a file others may change, or of another user, is ignored with a warning: it would name the keyring verify trusts', async () => {
+    chmodSync(file, 0o666);
+    try {
+      const writable = await run(['status']);
+      expect(writable.code).toBe(1);
+      expect(writable.stderr.trim().split('\n')).toEqual([
+        `audit-chain: ignoring ${file}: others may write it (want mode 0600)`,
+        'audit-chain: DATABASE_URL is not set (e.g. postgres://user@host:5432/db)',
+      ]);
+    } finally {
+      chmodSync(file, 0o600);
+    }
+    if (process.getuid?.() !== 0) return; // changing the owner needs root
+    chownSync(file, 65534, 65534);
+    try {
+      const foreign = await run(['status']);
+      expect(foreign.code).toBe(1);
+      expect(foreign.stderr).toContain(`audit-chain: ignoring ${file}: it belongs to another user (uid 65534)`);
+    } finally {
+      chownSync(file, 0, 0);
+    }
   });
 
   test('outside the project nothing is read: DATABASE_URL is not set', async () => {

@@ -4,7 +4,7 @@
 // git-ignored). A command run inside the project fills each variable that is
 // unset from that file and says so; a variable set in the environment always
 // wins.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ConfigError } from './config-error.ts';
 
@@ -45,6 +45,8 @@ export interface AppliedDevEnvironment {
   env: NodeJS.ProcessEnv;
   /** The file and the variables taken from it; null when no file was found or nothing was taken. */
   source: { file: string; variables: string[] } | null;
+  /** A file that was found but not trusted, and why (it could point verify at someone else's keyring). */
+  ignored?: { file: string; reason: string };
 }
 
 /**
@@ -56,6 +58,8 @@ export interface AppliedDevEnvironment {
 export function applyDevEnvironment(env: NodeJS.ProcessEnv, cwd: string): AppliedDevEnvironment {
   const file = findDevEnvironment(env, cwd);
   if (!file) return { env, source: null };
+  const distrust = untrusted(file);
+  if (distrust) return { env, source: null, ignored: { file, reason: distrust } };
   const recorded = readDevEnvironment(file);
   const blank = (name: string) => env[name] === undefined || env[name] === '';
   const keyUnset = blank('AUDIT_CHAIN_SIGNING_KEY_FILE') && blank('AUDIT_CHAIN_SIGNING_KEY') && blank('AUDIT_CHAIN_SIGNING_KEY_ID');
@@ -77,6 +81,20 @@ export function describeDevEnvironment(source: { file: string; variables: string
   const shown = relative(cwd, source.file);
   const where = shown && !shown.startsWith('..') && !isAbsolute(shown) ? shown : source.file;
   return `using ${source.variables.join(', ')} from ${where} (written by npm start; set a variable to override it)`;
+}
+
+/**
+ * Why a found file must not be used, or undefined. It names a keyring verify
+ * trusts and a database the commands write to, and the search walks up into
+ * directories others may write (/tmp): only a file of this user that nobody
+ * else may change counts.
+ */
+function untrusted(file: string): string | undefined {
+  const stat = statSync(file);
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) return `it belongs to another user (uid ${stat.uid})`;
+  if ((stat.mode & 0o022) !== 0) return 'others may write it (want mode 0600)';
+  return undefined;
 }
 
 function findDevEnvironment(env: NodeJS.ProcessEnv, cwd: string): string | undefined {

@@ -28,7 +28,7 @@ export interface HeldRows {
   rows: number;
   /** head - discovered - rows: chain_seq values above the discovered position with no visible row counted. */
   unattributed: number;
-  /** The first visible row above the discovered position, by chain_seq; undefined when none within the window. */
+  /** The chain whose held rows began waiting first (oldest recorded_at); undefined when none within the window. */
   first: HeldChain | undefined;
 }
 
@@ -60,7 +60,7 @@ export async function readHeldRows(db: Queryable, headSeq: bigint, discoveredSeq
   );
   const chains = raw.map((row) => ({ ...row, rows: Number(row.rows) }));
   const rows = chains.reduce((sum, chain) => sum + chain.rows, 0);
-  const first = chains.reduce<HeldChain | undefined>((a, b) => (a === undefined || BigInt(b.first_seq) < BigInt(a.first_seq) ? b : a), undefined);
+  const first = chains.reduce<HeldChain | undefined>((a, b) => (a === undefined || b.first_age > a.first_age ? b : a), undefined);
   return { chains, rows, unattributed: Number(headSeq - discoveredSeq) - rows, first };
 }
 

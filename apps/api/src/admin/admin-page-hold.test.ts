@@ -119,7 +119,7 @@ test('a held horizon: the waiting chains on top with their counts, the holder, t
     await expect.poll(() => brokenRow.getAttribute('data-chain'), { timeout: (REFRESH_SECONDS + 5) * 1000 }).toBe(quiet);
     expect(await brokenRow.getAttribute('class')).toBe('attention');
     expect(await brokenRow.locator('[data-field="verified"]').textContent()).toBe('BROKEN: 1 break');
-    expect(await brokenRow.locator('td').first().evaluate((td) => getComputedStyle(td).color)).toBe('rgb(180, 35, 24)');
+    expect(await brokenRow.locator('td').first().evaluate((td) => (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } }).getComputedStyle(td).color)).toBe('rgb(180, 35, 24)');
     const detail = await page.locator(`#chains tr[data-detail-of="${quiet}"]`).textContent();
     expect(detail).toContain(`investigate: npx audit-chain verify --org ${quiet}`);
     expect(detail).toMatch(/first break: \w+ at row #\d+/);
