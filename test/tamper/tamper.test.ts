@@ -285,7 +285,7 @@ describe('tampering with checkpoints', () => {
     const world = await buildWorld();
     const { rows } = await world.pool.query<{ id: string; chain_seq: string }>('select id::text, chain_seq::text from audit_chain_checkpoints order by id');
     const victim = pick(random, rows);
-    await world.pool.query(`update audit_chain_checkpoints set body = jsonb_set(body, '{checksum}', to_jsonb(repeat('f', 64))) where id = $1::bigint`, [victim.id]);
+    await asAttacker(world.url, (client) => client.query(`update audit_chain_checkpoints set body = jsonb_set(body, '{checksum}', to_jsonb(repeat('f', 64))) where id = $1::bigint`, [victim.id]));
     const report = await verifyJson(world);
     expect(report.breaks.map(where), show(report.breaks)).toEqual([{ kind: 'checkpoint_signature_invalid', chain_seq: victim.chain_seq, row_id: null }]);
     expect(report.breaks[0]!.source).toBe(`audit_chain_checkpoints id ${victim.id}`);

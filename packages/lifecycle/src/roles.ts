@@ -8,7 +8,7 @@ import { LifecycleError } from './errors.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
-export type LifecycleRoleKind = 'retention' | 'redactor' | 'writer' | 'sealer' | 'admin';
+export type LifecycleRoleKind = 'retention' | 'redactor' | 'signer' | 'writer' | 'sealer' | 'admin';
 
 export async function roleName(db: Queryable, kind: LifecycleRoleKind): Promise<string> {
   const result = await db.query<{ role_name: string }>('select role_name from audit_chain_roles where kind = $1', [kind]);
