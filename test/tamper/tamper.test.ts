@@ -114,7 +114,7 @@ describe('tampering with rows', () => {
     expect(sql.every((b) => b.kind === 'head_mismatch'), show(sql)).toBe(true);
   });
 
-  test('the tail deleted and the chain state rewritten to match: only the checkpoints catch it (tail_truncated)', async () => {
+  test('the tail deleted and the chain state rewritten to match: only the checkpoints catch it (tail_truncated, and the state below the checkpoint: head_mismatch)', async () => {
     const world = await buildWorld();
     const chain = pick(random, world.chains);
     const rows = await chainRows(world.pool, chain);
@@ -133,8 +133,12 @@ describe('tampering with rows', () => {
     });
 
     const report = await verifyJson(world);
-    expect(report.breaks.map(where), show(report.breaks)).toEqual([{ kind: 'tail_truncated', chain_seq: String(lastCheckpoint), row_id: null }]);
+    expect(report.breaks.map(where), show(report.breaks)).toEqual([
+      { kind: 'tail_truncated', chain_seq: String(lastCheckpoint), row_id: null },
+      { kind: 'head_mismatch', chain_seq: String(head.seq), row_id: null },
+    ]);
     expect(report.breaks[0]!.org_id).toBe(chain);
+    expect(report.breaks[1]).toMatchObject({ org_id: chain, expected: String(lastCheckpoint), found: String(head.seq) });
     expect(await sqlVerify(world.pool, chain)).toEqual([]);
   });
 
