@@ -13,7 +13,8 @@
 -- Also: recorded_at is always the server's. The writer role loses INSERT on
 -- recorded_at (its DEFAULT now() is all a client gets).
 -- The name comes from the setting audit_chain.signer_role when this migration
--- runs (PGOPTIONS='-c audit_chain.signer_role=...'), else audit_chain_signer,
+-- runs (AUDIT_CHAIN_SIGNER_ROLE, or PGOPTIONS='-c audit_chain.signer_role=...'),
+-- else audit_chain_signer,
 -- and is recorded in audit_chain_roles like the others.
 -- Replaces: the kind check of audit_chain_roles (0014_lifecycle_roles); the
 -- checkpoint grants to the sealer (0010) and retention (0014) roles; the
