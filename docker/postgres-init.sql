@@ -10,4 +10,5 @@ CREATE ROLE audit_chain_sealer NOLOGIN;
 CREATE ROLE audit_chain_admin NOLOGIN;
 CREATE ROLE audit_chain_retention NOLOGIN;
 CREATE ROLE audit_chain_redactor NOLOGIN;
+CREATE ROLE audit_chain_signer NOLOGIN;
 CREATE ROLE audit_api LOGIN PASSWORD 'audit-api-change-me' IN ROLE audit_chain_writer, audit_chain_admin;

@@ -75,8 +75,9 @@ test('concurrent migrate() calls on one fresh database all succeed and apply eac
     expect(applied.slice(1)).toEqual([[], [], []]);
     expect(await recordedMigrations(url)).toBe(ALL_TAGS.length);
     const triggers = await query<{ n: number }>(url, "select count(*)::int as n from pg_trigger where tgrelid = 'audit_logs'::regclass and not tgisinternal");
-    // 0002's update, delete and truncate triggers, and 0015's check of deleted rows against retention cuts.
-    expect(triggers[0]!.n).toBe(4);
+    // 0002's update, delete and truncate triggers, 0015's check of deleted rows against retention cuts,
+    // and 0036's guard of sealed rows' chain columns.
+    expect(triggers[0]!.n).toBe(5);
   }
 });
 
@@ -97,12 +98,13 @@ test('role names are configurable: grants go to the named roles, not the default
   await migrate(url, names);
 
   const roles = await query<{ kind: string; role_name: string }>(url, 'select kind, role_name from audit_chain_roles order by kind');
-  // retention and redactor (0014_lifecycle_roles) keep their default names here.
+  // retention and redactor (0014_lifecycle_roles) and signer (0035_checkpoint_signer) keep their default names here.
   expect(roles).toEqual([
     { kind: 'admin', role_name: names.admin },
     { kind: 'redactor', role_name: 'audit_chain_redactor' },
     { kind: 'retention', role_name: 'audit_chain_retention' },
     { kind: 'sealer', role_name: names.sealer },
+    { kind: 'signer', role_name: 'audit_chain_signer' },
     { kind: 'writer', role_name: names.writer },
   ]);
   const created = await query<{ rolname: string; rolcanlogin: boolean }>(url, 'select rolname, rolcanlogin from pg_roles where rolname = any($1) order by rolname', [

@@ -60,10 +60,10 @@ async function tablePrivileges(role: string, table: string): Promise<string[]> {
 }
 
 describe('the catalog grants exactly the documented privileges', () => {
-  test('writer: SELECT all columns, INSERT content columns only, nothing else', async () => {
+  test('writer: SELECT all columns, INSERT content columns only (recorded_at is the server\'s), nothing else', async () => {
     const all = await columnsOfAuditLogs();
     expect(await columnsWith(roles.writer, 'SELECT')).toEqual(all);
-    expect(await columnsWith(roles.writer, 'INSERT')).toEqual(all.filter((c) => c !== 'chain_seq' && !CHAIN_COLUMNS.includes(c)));
+    expect(await columnsWith(roles.writer, 'INSERT')).toEqual(all.filter((c) => c !== 'chain_seq' && c !== 'recorded_at' && !CHAIN_COLUMNS.includes(c)));
     expect(await columnsWith(roles.writer, 'UPDATE')).toEqual([]);
     expect(await tablePrivileges(roles.writer, 'audit_logs')).toEqual(['SELECT']);
     // The read API compares chain_seq with the watermark, also as the writer (0008).

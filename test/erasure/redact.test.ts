@@ -150,10 +150,20 @@ describe('only the redaction path may touch personal fields', () => {
 test('a salt erased without the marker is reported by verification', async () => {
   const sealer = await connectAs(db.url, roles.sealer);
   try {
-    // The sealer may write pii_salt (a chain column), so no trigger stops this: verification must.
-    await sealer.query('update audit_logs set pii_salt = null where id = $1', [rowIds[9]]);
+    // The sealer may not rewrite a sealed row's chain columns (0036_sealed_links)...
+    await expectSqlState(sealer.query('update audit_logs set pii_salt = null where id = $1', [rowIds[9]]), 'AC021');
   } finally {
     await sealer.end();
+  }
+  // ...but a superuser with the triggers off can: verification must catch it.
+  const attacker = await db.pool.connect();
+  try {
+    await attacker.query('begin');
+    await attacker.query('set local session_replication_role = replica');
+    await attacker.query('update audit_logs set pii_salt = null where id = $1', [rowIds[9]]);
+    await attacker.query('commit');
+  } finally {
+    attacker.release();
   }
   const report = await verifyAll();
   expect(report.ok).toBe(false);

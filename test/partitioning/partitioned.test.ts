@@ -194,7 +194,7 @@ describe('retention drops whole old partitions after checkpointing their end', (
 
   beforeAll(async () => {
     await seal();
-    result = await retainChains(db.pool, { olderThan, signer, sinks: [sink] });
+    result = await retainChains(db.pool, { olderThan, signer, keyring: [pair.keyringEntry], sinks: [sink] });
   }, 60_000);
 
   test('the old months up to the one holding a chain head are dropped; that one and younger stay', async () => {

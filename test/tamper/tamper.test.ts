@@ -114,7 +114,7 @@ describe('tampering with rows', () => {
     expect(sql.every((b) => b.kind === 'head_mismatch'), show(sql)).toBe(true);
   });
 
-  test('the tail deleted and the chain state rewritten to match: only the checkpoints catch it (tail_truncated)', async () => {
+  test('the tail deleted and the chain state rewritten to match: only the checkpoints catch it (tail_truncated, and the state below the checkpoint: head_mismatch)', async () => {
     const world = await buildWorld();
     const chain = pick(random, world.chains);
     const rows = await chainRows(world.pool, chain);
@@ -133,8 +133,12 @@ describe('tampering with rows', () => {
     });
 
     const report = await verifyJson(world);
-    expect(report.breaks.map(where), show(report.breaks)).toEqual([{ kind: 'tail_truncated', chain_seq: String(lastCheckpoint), row_id: null }]);
+    expect(report.breaks.map(where), show(report.breaks)).toEqual([
+      { kind: 'tail_truncated', chain_seq: String(lastCheckpoint), row_id: null },
+      { kind: 'head_mismatch', chain_seq: String(head.seq), row_id: null },
+    ]);
     expect(report.breaks[0]!.org_id).toBe(chain);
+    expect(report.breaks[1]).toMatchObject({ org_id: chain, expected: String(lastCheckpoint), found: String(head.seq) });
     expect(await sqlVerify(world.pool, chain)).toEqual([]);
   });
 
@@ -285,7 +289,7 @@ describe('tampering with checkpoints', () => {
     const world = await buildWorld();
     const { rows } = await world.pool.query<{ id: string; chain_seq: string }>('select id::text, chain_seq::text from audit_chain_checkpoints order by id');
     const victim = pick(random, rows);
-    await world.pool.query(`update audit_chain_checkpoints set body = jsonb_set(body, '{checksum}', to_jsonb(repeat('f', 64))) where id = $1::bigint`, [victim.id]);
+    await asAttacker(world.url, (client) => client.query(`update audit_chain_checkpoints set body = jsonb_set(body, '{checksum}', to_jsonb(repeat('f', 64))) where id = $1::bigint`, [victim.id]));
     const report = await verifyJson(world);
     expect(report.breaks.map(where), show(report.breaks)).toEqual([{ kind: 'checkpoint_signature_invalid', chain_seq: victim.chain_seq, row_id: null }]);
     expect(report.breaks[0]!.source).toBe(`audit_chain_checkpoints id ${victim.id}`);

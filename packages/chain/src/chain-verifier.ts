@@ -1,7 +1,7 @@
 // The verification state machine for one chain: fed rows in chain_seq order,
 // it keeps O(1) state (plus the chain's checkpoints) and reports every break.
-// Rows at or below the watermark are checked; rows above it are pending and
-// only counted. See docs/chain-format.md, "Verifying a chain".
+// Every row that carries links is checked; rows above the watermark without
+// links are pending and only counted. See docs/chain-format.md, "Verifying a chain".
 import type { ChainBreak } from './breaks.ts';
 import { CHECKSUM_VERSION, GENESIS_PREV_CHECKSUM } from './canonical.ts';
 import { assertCheckpointBody, type CheckpointBody } from './checkpoint.ts';
@@ -32,9 +32,9 @@ export interface ChainVerifierOptions {
 export interface VerifyCounts {
   /** Rows read, whichever chain they belong to. */
   rows: number;
-  /** Rows of this chain at or below the watermark: checked. */
+  /** Rows of this chain at or below the watermark, or carrying links: checked. */
   sealed: number;
-  /** Rows of this chain above the watermark: not checked. */
+  /** Rows of this chain above the watermark without links: not checked. */
   pending: number;
   /** Sealed rows marked redacted. */
   redacted: number;
@@ -88,6 +88,7 @@ export class ChainVerifier {
   private position: bigint;
   private head: { seq: bigint; checksum: string | null } | null;
   private positionAtHead: bigint;
+  private linkedAboveReported = false;
   private finished = false;
 
   constructor(options: ChainVerifierOptions) {
@@ -140,11 +141,20 @@ export class ChainVerifier {
       return breaks;
     }
     if (seq > this.watermark) {
-      this.counts.pending += 1;
-      this.advance(row, seq, false, breaks);
-      return breaks;
-    }
-    if (row.checksum === null) {
+      if (row.checksum === null) {
+        this.counts.pending += 1;
+        this.advance(row, seq, false, breaks);
+        return breaks;
+      }
+      // Sealing moves links and watermark in one transaction, so a linked row above
+      // the watermark means the watermark went back (or the state row is gone): the
+      // row is checked all the same, whatever the state says.
+      if (!this.linkedAboveReported) {
+        this.linkedAboveReported = true;
+        breaks.push(this.breakAt(row, 'head_mismatch', String(this.watermark), row.chainSeq,
+          `the row at chain_seq ${row.chainSeq}, above the chain state's watermark ${this.watermark}, carries links: the watermark went back or the chain state was deleted`));
+      }
+    } else if (row.checksum === null) {
       breaks.push(this.breakAt(row, 'unsealed_below_watermark', 'prev_checksum and checksum', null, `the row is at or below the watermark ${this.watermark} but has no links`));
       this.prev = null;
       this.prevSeq = row.chainSeq;
@@ -223,8 +233,13 @@ export class ChainVerifier {
       found,
       message,
     });
-    if (this.start && BigInt(this.start.chain_seq) > this.watermark) {
-      breaks.push(state(this.start.chain_seq, String(this.watermark), `the chain state's watermark ${this.watermark} is below the starting checkpoint's chain_seq ${this.start.chain_seq}: the watermark went back`));
+    // The latest trusted checkpoint (the starting one included) bounds the state from below.
+    const last = this.checkpoints.at(-1);
+    const latest = last && this.start ? (BigInt(last.chain_seq) >= BigInt(this.start.chain_seq) ? last : this.start) : (last ?? this.start);
+    if (latest && BigInt(latest.chain_seq) > this.watermark) {
+      breaks.push(state(latest.chain_seq, String(this.watermark), `the chain state's watermark ${this.watermark} is below the trusted checkpoint's chain_seq ${latest.chain_seq} (signed ${latest.signed_at} by ${latest.key_id}): the watermark went back`));
+    } else if (latest && this.stateSealedCount !== null && this.stateSealedCount < BigInt(latest.sealed_count)) {
+      breaks.push(state(latest.sealed_count, String(this.stateSealedCount), `the chain state counts ${this.stateSealedCount} sealed rows, fewer than the ${latest.sealed_count} of the trusted checkpoint at chain_seq ${latest.chain_seq}: the chain state went back`));
     } else if (this.watermark > 0n) {
       if (this.head === null) {
         breaks.push(state(String(this.watermark), null, `no row of the chain at or below the watermark ${this.watermark}, but the chain state's head is ${this.headChecksum}: the rows were deleted`));
@@ -248,8 +263,10 @@ export class ChainVerifier {
     if (sealed) {
       this.counts.sealed += 1;
       if (row.redacted) this.counts.redacted += 1;
-      this.head = { seq, checksum: row.checksum };
-      this.positionAtHead = this.position;
+      if (seq <= this.watermark) {
+        this.head = { seq, checksum: row.checksum };
+        this.positionAtHead = this.position;
+      }
     }
     this.compareCheckpoints(row, seq, breaks);
   }

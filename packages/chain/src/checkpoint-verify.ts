@@ -14,6 +14,8 @@ import {
 } from './checkpoint.ts';
 import { InstantFormatError, instantOf, parseUtcInstant } from './instant.ts';
 
+const CHAIN_ORG_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export interface CheckpointPublicKey {
   keyId: string;
   /** SPKI PEM text, the raw 32-byte Ed25519 public key, or a public KeyObject. */
@@ -166,7 +168,8 @@ export function checkCheckpoints(
     }
     const claimed = (value !== null && typeof value === 'object' ? value : {}) as Record<string, unknown>;
     const claimedSeq = typeof claimed.chain_seq === 'string' ? claimed.chain_seq : null;
-    const claimedOrg = claimed.org_id === null || typeof claimed.org_id === 'string' ? (claimed.org_id as string | null) : undefined;
+    // Only a well-formed org id names a chain; any other value (uppercase, not a uuid) names none, and the break is reported whatever the scope.
+    const claimedOrg = claimed.org_id === null || (typeof claimed.org_id === 'string' && CHAIN_ORG_ID.test(claimed.org_id)) ? (claimed.org_id as string | null) : undefined;
     breaks.push({
       kind: verdict.kind,
       chainSeq: claimedSeq,

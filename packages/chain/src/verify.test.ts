@@ -57,11 +57,21 @@ describe('verifyChain on clean chains', () => {
     expect(empty).toMatchObject({ ok: true, counts: { rows: 0 }, lastSeq: null, lastSealed: null });
   });
 
-  it('does not check pending rows above the watermark, even when they carry links', async () => {
+  it('checks rows above the watermark that carry links, whatever the state says (a watermark moved back hides nothing)', async () => {
     const { rows } = sealedChain(ORG_A, 5);
     const state = stateOf(rows.slice(0, 3));
-    rows[4] = { ...rows[4]!, details: { json: 'changed after the state was read' } };
+    rows[4] = { ...rows[4]!, details: { json: 'changed above the lowered watermark' } };
     const report = await verifyChain({ orgId: ORG_A, rows, state });
+    expect(summary(report.breaks)).toEqual([['head_mismatch', '40'], ['content_changed', '50']]);
+    expect(report.breaks[0]).toMatchObject({ expected: '30', found: '40' });
+    expect(report.breaks[0]!.message).toMatch(/above the chain state's watermark 30, carries links/);
+    expect(report.counts).toMatchObject({ sealed: 5, pending: 0 });
+  });
+
+  it('counts rows above the watermark without links as pending and does not check them', async () => {
+    const { rows } = sealedChain(ORG_A, 5);
+    const unlinked = [...rows.slice(0, 3), pendingRow(rows[3]!), pendingRow({ ...rows[4]!, details: { json: 'not sealed yet' } })];
+    const report = await verifyChain({ orgId: ORG_A, rows: unlinked, state: stateOf(rows.slice(0, 3)) });
     expect(report.breaks).toEqual([]);
     expect(report.counts).toMatchObject({ sealed: 3, pending: 2 });
   });
@@ -259,9 +269,11 @@ describe('verifyChain against the chain state and signed checkpoints', () => {
     const checkpoints = [await checkpointAt(rows, 5, signer), await checkpointAt(rows, 7, signer)];
     const kept = rows.slice(0, 4);
     const { breaks } = await verifyChain({ orgId: ORG_A, rows: kept, state: stateOf(kept), checkpoints });
-    expect(summary(breaks)).toEqual([['tail_truncated', '80']]);
+    expect(summary(breaks)).toEqual([['tail_truncated', '80'], ['head_mismatch', '40']]);
     expect(breaks[0]).toMatchObject({ expected: '80', found: '40', rowId: null });
     expect(breaks[0]!.message).toMatch(/2 signed checkpoint\(s\)/);
+    expect(breaks[1]).toMatchObject({ expected: '80', found: '40' });
+    expect(breaks[1]!.message).toMatch(/watermark 40 is below the trusted checkpoint's chain_seq 80/);
   });
 
   it('whole chain recomputed after an edit (attacker without the key): checkpoint_mismatch only', async () => {
@@ -279,8 +291,9 @@ describe('verifyChain against the chain state and signed checkpoints', () => {
     const checkpoints = [await checkpointAt(rows, 7, signer)];
     const forged = resealFrom(rows.filter((_, i) => i !== 3), 3);
     const { breaks } = await verifyChain({ orgId: ORG_A, rows: forged, state: stateOf(forged), checkpoints });
-    expect(summary(breaks)).toEqual([['checkpoint_mismatch', '80']]);
+    expect(summary(breaks)).toEqual([['checkpoint_mismatch', '80'], ['head_mismatch', '80']]);
     expect(breaks[0]!.message).toMatch(/7 rows up to it, the checkpoint signed 8/);
+    expect(breaks[1]).toMatchObject({ expected: '8', found: '7' });
   });
 
   it('a row deleted and the later links recomputed with the checksum at the checkpoint kept: the count still differs', async () => {
@@ -289,8 +302,9 @@ describe('verifyChain against the chain state and signed checkpoints', () => {
     // Contrived: the forger keeps the checkpointed checksum by presenting the stored row as is.
     const forged = [rows[0]!, rows[1]!, rows[3]!].map((row, i, all) => (i === 2 ? { ...row, prevChecksum: all[1]!.checksum } : row));
     const { breaks } = await verifyChain({ orgId: ORG_A, rows: forged, state: stateOf(forged), checkpoints: [checkpoint] });
-    expect(summary(breaks)).toEqual([['content_changed', '40'], ['checkpoint_mismatch', '40']]);
+    expect(summary(breaks)).toEqual([['content_changed', '40'], ['checkpoint_mismatch', '40'], ['head_mismatch', '40']]);
     expect(breaks[1]).toMatchObject({ expected: '4', found: '3' });
+    expect(breaks[2]).toMatchObject({ expected: '4', found: '3' });
   });
 
   it('the checkpointed row itself deleted: checkpoint_mismatch at its chain_seq', async () => {
@@ -306,8 +320,9 @@ describe('verifyChain against the chain state and signed checkpoints', () => {
     const checkpoint = await checkpointAt(rows, 3, signer);
     const unlinked = [...rows.slice(0, 2), pendingRow(rows[2]!), pendingRow(rows[3]!)];
     const { breaks } = await verifyChain({ orgId: ORG_A, rows: unlinked, state: stateOf(rows.slice(0, 2)), checkpoints: [checkpoint] });
-    expect(summary(breaks)).toEqual([['checkpoint_mismatch', '40']]);
+    expect(summary(breaks)).toEqual([['checkpoint_mismatch', '40'], ['head_mismatch', '20']]);
     expect(breaks[0]).toMatchObject({ expected: rows[3]!.checksum, found: null });
+    expect(breaks[1]).toMatchObject({ expected: '40', found: '20' });
   });
 
   it('starting from a checkpoint: the first row must link to it', async () => {

@@ -15,6 +15,7 @@ export interface RoleNames {
   admin?: string;
   retention?: string;
   redactor?: string;
+  signer?: string;
 }
 
 export interface MigrateResult {

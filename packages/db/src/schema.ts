@@ -22,7 +22,7 @@ import {
 export const CHAIN_SEQ_SEQUENCE = 'audit_logs_chain_seq';
 
 /**
- * Marks a column that clients never insert (chain_seq, and the columns only the
+ * Marks a column that clients never insert (chain_seq, recorded_at, and the columns only the
  * sealer writes): drizzle leaves it out of every INSERT, so `db.insert(auditLogs)`
  * works under the writer role, whose column privileges do not include it. drizzle
  * has no public flag for this (only generated columns are left out; identity
@@ -44,6 +44,7 @@ export const auditLogs = pgTable(
       .notNull()
       .generatedAlwaysAsIdentity({ name: CHAIN_SEQ_SEQUENCE, cache: 1 }),
     occurredAt: timestamp('occurred_at', { withTimezone: true, precision: 6 }).notNull().defaultNow(),
+    /** Always the server's: the writer role has no INSERT privilege on it (drizzle/0035), so it is left out of INSERT below. */
     recordedAt: timestamp('recorded_at', { withTimezone: true, precision: 6 }).notNull().defaultNow(),
     actorType: text('actor_type').notNull(),
     actorId: text('actor_id'),
@@ -77,6 +78,7 @@ export const auditLogs = pgTable(
 );
 
 omitFromInsert(auditLogs.chainSeq);
+omitFromInsert(auditLogs.recordedAt);
 omitFromInsert(auditLogs.prevChecksum);
 omitFromInsert(auditLogs.checksum);
 omitFromInsert(auditLogs.checksumVersion);
@@ -255,6 +257,8 @@ export const auditChainRetentionCuts = pgTable(
     deletedRows: bigint('deleted_rows', { mode: 'number' }).notNull().default(0),
     /** Partitions dropped whole by the transaction that made this cut. */
     droppedPartitions: text('dropped_partitions').array(),
+    /** key_id of the checkpoint at the cut, whose signature the retention command verified against its keyring (null: cut before 0037). */
+    keyId: text('key_id'),
     cutBy: text('cut_by').notNull().default(sql`session_user`),
     cutAt: timestamp('cut_at', { withTimezone: true }).notNull().defaultNow(),
   },

@@ -1,5 +1,6 @@
 // Lifecycle operations act through their dedicated roles (drizzle/0014):
-// retention and redactor. A command connects as the operator's login role and
+// retention and redactor; retention records its checkpoints as the signer role
+// (drizzle/0035), the only one that may add them. A command connects as the operator's login role and
 // switches to the recorded role name with SET ROLE, so the database, not this
 // code, decides whether the operator may do it.
 import type pg from 'pg';
@@ -8,7 +9,7 @@ import { LifecycleError } from './errors.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
-export type LifecycleRoleKind = 'retention' | 'redactor' | 'writer' | 'sealer' | 'admin';
+export type LifecycleRoleKind = 'retention' | 'redactor' | 'signer' | 'writer' | 'sealer' | 'admin';
 
 export async function roleName(db: Queryable, kind: LifecycleRoleKind): Promise<string> {
   const result = await db.query<{ role_name: string }>('select role_name from audit_chain_roles where kind = $1', [kind]);

@@ -2,7 +2,7 @@
 // discovery has counted rows into chains.
 import type pg from 'pg';
 import { withTransaction } from '@audit-chain/db';
-import { advanceDiscovered, countDiscoveredRows, readProgress, recordHorizon } from './queries.ts';
+import { advanceDiscovered, countDiscoveredRows, readNextChainSeq, readProgress, recordHorizon } from './queries.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -44,6 +44,9 @@ export interface DiscoveryResult {
  * Counts the rows between the discovery position and the published horizon into
  * per-chain figures, at most `maxSpan` chain_seq values per call. Reads go
  * through the BRIN index on chain_seq: the tail of the table, never all of it.
+ * A span with no rows jumps straight to the next row below the horizon (one
+ * more read of that tail), so a gap of any size in chain_seq (a sequence moved
+ * by setval, a huge rollback) costs one step, not one step per `maxSpan` values.
  * Returns null when there was nothing to do or another process got there first.
  */
 export async function discoverPendingRows(pool: pg.Pool, maxSpan: bigint): Promise<DiscoveryResult | null> {
@@ -57,9 +60,19 @@ export async function discoverPendingRows(pool: pg.Pool, maxSpan: bigint): Promi
     const moved = await client.query(advanceDiscovered(progress.discoveredSeq, toSeq));
     if (moved.rowCount !== 1) return null;
     const counted = await client.query<{ chains: number; new_chains: number }>(countDiscoveredRows(progress.discoveredSeq, toSeq));
+    let reached = toSeq;
+    if ((counted.rows[0]?.chains ?? 0) === 0 && toSeq < progress.horizonSeq) {
+      // Nothing in this span: every value up to the next row is a gap. The progress row is ours (locked above).
+      const next = (await client.query<{ next_seq: string | null }>(readNextChainSeq(toSeq, progress.horizonSeq))).rows[0]?.next_seq ?? null;
+      const gapEnd = next === null ? progress.horizonSeq : BigInt(next) - 1n;
+      if (gapEnd > toSeq) {
+        await client.query(advanceDiscovered(toSeq, gapEnd));
+        reached = gapEnd;
+      }
+    }
     return {
       fromSeq: progress.discoveredSeq,
-      toSeq,
+      toSeq: reached,
       chains: counted.rows[0]?.chains ?? 0,
       newChains: counted.rows[0]?.new_chains ?? 0,
     };

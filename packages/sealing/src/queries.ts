@@ -186,6 +186,14 @@ export function countDiscoveredRows(fromSeq: bigint, toSeq: bigint): Query {
   };
 }
 
+/** The lowest chain_seq in (afterSeq, upToSeq], through the BRIN index: where a gap in chain_seq ends. */
+export function readNextChainSeq(afterSeq: bigint, upToSeq: bigint): Query {
+  return {
+    text: `select min(chain_seq)::text as next_seq from audit_logs where chain_seq > $1 and chain_seq <= $2`,
+    values: [afterSeq.toString(), upToSeq.toString()],
+  };
+}
+
 /** Compare-and-set on the discovery position, so two discoverers never count a range twice. */
 export function advanceDiscovered(fromSeq: bigint, toSeq: bigint): Query {
   return {

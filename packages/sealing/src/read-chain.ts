@@ -83,3 +83,23 @@ export async function listChainStates(db: Queryable, orgId?: string | null): Pro
     sealedCount: row.sealed_count,
   }));
 }
+
+/**
+ * Every chain that has rows, whatever the chain states say (a deleted state row
+ * must not hide a chain from verification). A loose index scan over the
+ * (org_id, chain_seq) index: one probe per chain, not one read per row.
+ */
+export async function listChainsInRows(db: Queryable): Promise<(string | null)[]> {
+  const result = await db.query<{ org_id: string | null }>(
+    `with recursive orgs as (
+       (select a.org_id from audit_logs a where a.org_id is not null order by a.org_id limit 1)
+       union all
+       select (select a.org_id from audit_logs a where a.org_id > o.org_id order by a.org_id limit 1)
+         from orgs o where o.org_id is not null
+     )
+     select null::text as org_id where exists (select 1 from audit_logs where org_id is null)
+     union all
+     select org_id::text from orgs where org_id is not null`,
+  );
+  return result.rows.map((row) => row.org_id);
+}

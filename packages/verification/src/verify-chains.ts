@@ -5,7 +5,7 @@
 // kept breaks, whatever the chains' lengths.
 import type pg from 'pg';
 import { verifyChain, type BreakKind, type CheckpointBody, type CheckpointPublicKey, type ChainStateSnapshot, type VerifyCounts } from '@audit-chain/chain';
-import { listChainStates, streamChainRows, type ChainStateRow } from '@audit-chain/sealing';
+import { listChainStates, listChainsInRows, streamChainRows, type ChainStateRow } from '@audit-chain/sealing';
 import { gatherCheckpoints, type CheckpointEvidence, type CheckpointSources } from './checkpoint-evidence.ts';
 import { laterStart, retentionStart } from './retention-start.ts';
 import { chainId, type ChainSummary, type RunBreak, type VerifyRunReport } from './run-types.ts';
@@ -79,10 +79,12 @@ export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Pr
     else checkpointBreaks.set(id, [chainBreak]);
   }
 
-  // 2. The chains: every chain with a state row, and every chain a trusted checkpoint names
-  //    (a chain whose rows and state were deleted whole still has its checkpoints).
+  // 2. The chains: every chain found in rows, in chain states or in trusted checkpoints. A
+  //    chain whose state row was deleted still has its rows; one whose rows and state were
+  //    deleted whole still has its checkpoints.
   const states = await listChainStates(pool);
   const allOrgIds = new Set<string | null>(states.map((state) => state.orgId));
+  for (const orgId of await listChainsInRows(pool)) allOrgIds.add(orgId);
   for (const list of evidence.trusted.values()) allOrgIds.add(list[0]!.org_id);
   const chains =
     options.orgId === undefined
@@ -119,6 +121,9 @@ export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Pr
     report.totals.chains += 1;
     await options.onChainDone?.(summary);
   }
+  // Untrusted checkpoints naming a chain that was not walked (no rows, state or trusted checkpoint) are breaks all the same.
+  const walked = new Set(chains.map(chainId));
+  for (const [id, list] of checkpointBreaks) if (!walked.has(id)) for (const chainBreak of list) record(chainBreak);
   options.onProgress?.(rowsBefore);
   report.ok = report.breakCount === 0;
   return report;

@@ -18,6 +18,7 @@ Environment:
   AUDIT_CHAIN_ADMIN_ROLE    name of the read-only admin role (default audit_chain_admin)
   AUDIT_CHAIN_RETENTION_ROLE  name of the role that alone may delete (default audit_chain_retention)
   AUDIT_CHAIN_REDACTOR_ROLE   name of the role that alone may erase personal fields (default audit_chain_redactor)
+  AUDIT_CHAIN_SIGNER_ROLE     name of the role that alone may add checkpoints (default audit_chain_signer)
 
 Role names are taken the first time the roles migration runs and recorded in
 audit_chain_roles; later runs keep the recorded names.`,

@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from 'commander';
 import { createPool } from '@audit-chain/db';
 import { isLifecycleRefusal, parseDuration, retainChains, type RetentionCut } from '@audit-chain/lifecycle';
-import { signerFromConfig, sinksFromConfig } from '@audit-chain/verification';
+import { keyringFromConfig, signerFromConfig, sinksFromConfig } from '@audit-chain/verification';
 import { CliError } from '../errors.ts';
 import type { RegisterCommand } from '../context.ts';
 
@@ -23,6 +23,7 @@ export const registerRetain: RegisterCommand = (program, context) => {
     .option('--dry-run', 'report what would be deleted, change nothing')
     .option('--org <uuid>', 'one chain only ("system" for the system chain)')
     .option('--batch-rows <n>', 'most rows deleted per cut (one checkpoint and one transaction each)', positiveInt, 50_000)
+    .option('--keyring <file>', 'JSON keyring the checkpoint at each cut must verify under (default: AUDIT_CHAIN_KEYRING_FILE)')
     .addHelpText(
       'after',
       `
@@ -30,14 +31,16 @@ For each chain: the cut is the last row of the chain's oldest rows that were all
 recorded before the limit, strictly below the chain's head (the head row always
 stays). A checkpoint naming that row (its chain_seq, checksum and position from
 the chain's first row) is signed with AUDIT_CHAIN_SIGNING_KEY(_FILE), recorded
-and exported to the checkpoint directory (and webhook, when configured); only
-then are the rows up to and including it deleted. Verification then starts from
-that checkpoint. The login must be a member of the retention role
-(audit_chain_roles, default audit_chain_retention).
+recorded as the signer role and exported to the checkpoint directory (and
+webhook, when configured); only then, and only if the recorded checkpoint's
+signature verifies under the keyring, are the rows up to and including it
+deleted. Verification then starts from that checkpoint. The login must be a
+member of the signer and retention roles (audit_chain_roles, default
+audit_chain_signer and audit_chain_retention).
 Exit status: 0 when every chain was cut as asked (or nothing was old enough),
 1 when a chain could not be cut (its rows are kept) or the command could not run.`,
     )
-    .action(async (options: { olderThan: string; dryRun?: boolean; org?: string; batchRows: number }) => {
+    .action(async (options: { olderThan: string; dryRun?: boolean; org?: string; batchRows: number; keyring?: string }) => {
       const now = context.now();
       const olderThan = new Date(now.getTime() - parseDuration(options.olderThan));
       const config = context.config();
@@ -57,6 +60,7 @@ Exit status: 0 when every chain was cut as asked (or nothing was old enough),
           dryRun: options.dryRun ?? false,
           batchRows: options.batchRows,
           signer: options.dryRun ? null : signerFromConfig(config),
+          keyring: options.dryRun ? null : keyringFromConfig(config, options.keyring),
           sinks: options.dryRun ? [] : sinksFromConfig(config),
           onCut: report,
         });

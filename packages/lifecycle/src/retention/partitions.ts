@@ -15,6 +15,7 @@ import { isLifecycleRefusal, LifecycleError } from '../errors.ts';
 import { actAs, quoteIdent } from '../roles.ts';
 import { listPartitions } from '../partitioning/partitions.ts';
 import { markCheckpointExported, readCutRow, recordCheckpoint } from './queries.ts';
+import { assertSignedCheckpoint } from './signed-cut.ts';
 import type { RetainOptions, RetentionSink } from './retain.ts';
 
 export interface PartitionRetention {
@@ -55,6 +56,7 @@ export async function retainPartitions(pool: pg.Pool, options: RetainOptions): P
     try {
       outcome.stragglers = await withTransaction(pool, async (client) => {
         await actAs(client, 'retention');
+        for (const id of ids) await assertSignedCheckpoint(client, id, options.keyring!);
         const result = await client.query<{ deleted: string }>('select audit_chain_retain_partitions($1::bigint[], $2::text[], $3::timestamptz)::text as deleted', [
           ids,
           [partition.name],
@@ -99,7 +101,7 @@ async function whyNotDroppable(pool: pg.Pool, ends: readonly ChainEnd[], olderTh
 
 async function recordAndExportAll(pool: pg.Pool, checkpoints: readonly SignedCheckpoint[], sinks: readonly RetentionSink[]): Promise<string[]> {
   const ids = await withTransaction(pool, async (client) => {
-    await actAs(client, 'retention');
+    await actAs(client, 'signer');
     const recorded: string[] = [];
     for (const checkpoint of checkpoints) recorded.push((await client.query<{ id: string }>(recordCheckpoint(checkpoint, sinks.map((sink) => sink.name)))).rows[0]!.id);
     return recorded;
@@ -111,7 +113,7 @@ async function recordAndExportAll(pool: pg.Pool, checkpoints: readonly SignedChe
       throw new LifecycleError(`the checkpoints of a partition could not be exported to the ${sink.name} sink (${sink.target}): ${(error as Error).message}; nothing deleted`);
     }
     await withTransaction(pool, async (client) => {
-      await actAs(client, 'retention');
+      await actAs(client, 'signer');
       for (const id of ids) await client.query(markCheckpointExported(id, sink.name, new Date()));
     });
   }

@@ -5,22 +5,26 @@
 //      and verification keep their anchor), at most `batchRows` rows at a time;
 //   2. sign a checkpoint naming that row: its chain_seq, its checksum and its
 //      position from the chain's genesis (sealed_count);
-//   3. record it and export it to every sink; stop this chain if one fails;
-//   4. delete the rows up to and including it, as the retention role, through
-//      audit_chain_retain_prefix(), which checks the checkpoint against the
-//      database again before it deletes (drizzle/0015_retention_cuts.sql).
+//   3. record it as the signer role (the only role that may add checkpoints) and
+//      export it to every sink; stop this chain if one fails;
+//   4. in one transaction as the retention role: read the checkpoint back and
+//      verify its signature against the keyring (signed-cut.ts), then delete the
+//      rows up to and including it through audit_chain_retain_prefix(), which
+//      checks the checkpoint against the database again before it deletes
+//      (drizzle/0015_retention_cuts.sql, 0038_retention_signed_cut.sql).
 // Verification afterwards starts from that checkpoint: the first remaining row
 // must link to its checksum. Each cut is its own short transaction, so a long
 // retention run never holds the sealing horizon back for long, and a run that
 // stops half-way leaves every chain at a checkpointed start.
 import type pg from 'pg';
-import { signCheckpoint, type CheckpointSigner, type SignedCheckpoint } from '@audit-chain/chain';
+import { signCheckpoint, type CheckpointPublicKey, type CheckpointSigner, type SignedCheckpoint } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
 import { LifecycleError } from '../errors.ts';
 import { actAs } from '../roles.ts';
 import { isPartitioned } from '../partitioning/partitions.ts';
 import { retainPartitions, type PartitionRetention } from './partitions.ts';
 import { findCut, listSealedChains, markCheckpointExported, readCutRow, recordCheckpoint, retainPrefix } from './queries.ts';
+import { assertSignedCheckpoint } from './signed-cut.ts';
 
 /** Where checkpoints go outside the database: what @audit-chain/verification's sinks provide. */
 export interface RetentionSink {
@@ -37,6 +41,8 @@ export interface RetainOptions {
   orgId?: string | null;
   dryRun?: boolean;
   signer?: CheckpointSigner | null;
+  /** Public keys a checkpoint at a cut must verify under before anything is deleted (the verifier's keyring). */
+  keyring?: readonly CheckpointPublicKey[] | null;
   sinks?: readonly RetentionSink[];
   now?: () => Date;
   onCut?: (cut: RetentionCut) => void;
@@ -71,6 +77,7 @@ export interface RetainResult {
 export async function retainChains(pool: pg.Pool, options: RetainOptions): Promise<RetainResult> {
   if (!options.dryRun) {
     if (!options.signer) throw new LifecycleError('retention needs the checkpoint signing key (AUDIT_CHAIN_SIGNING_KEY_FILE or AUDIT_CHAIN_SIGNING_KEY, with AUDIT_CHAIN_SIGNING_KEY_ID): rows are deleted only after a signed checkpoint at the cut');
+    if (!options.keyring?.length) throw new LifecycleError('retention needs the keyring (AUDIT_CHAIN_KEYRING_FILE or --keyring): rows are deleted only at a checkpoint whose signature verifies under it');
     if (!options.sinks?.length) throw new LifecycleError('retention needs at least one checkpoint sink: the checkpoint at the cut must be kept outside the database');
   }
   const result: RetainResult = { partitions: [], chains: [], deleted: 0, cuts: 0, failed: 0 };
@@ -118,6 +125,7 @@ async function retainChain(pool: pg.Pool, orgId: string | null, options: RetainO
     const checkpointId = await recordAndExport(pool, checkpoint, options.sinks!);
     const deleted = await withTransaction(pool, async (client) => {
       await actAs(client, 'retention');
+      await assertSignedCheckpoint(client, checkpointId, options.keyring!);
       const row = (await client.query<{ deleted: string }>(retainPrefix(checkpointId, options.olderThan))).rows[0]!;
       return Number(row.deleted);
     });
@@ -142,7 +150,7 @@ async function signCut(pool: pg.Pool, orgId: string | null, cutSeq: string, opti
 /** Records the checkpoint, then writes it to every sink; any sink failing stops the cut (nothing is deleted). */
 async function recordAndExport(pool: pg.Pool, checkpoint: SignedCheckpoint, sinks: readonly RetentionSink[]): Promise<string> {
   const id = await withTransaction(pool, async (client) => {
-    await actAs(client, 'retention');
+    await actAs(client, 'signer');
     return (await client.query<{ id: string }>(recordCheckpoint(checkpoint, sinks.map((sink) => sink.name)))).rows[0]!.id;
   });
   for (const sink of sinks) {
@@ -152,7 +160,7 @@ async function recordAndExport(pool: pg.Pool, checkpoint: SignedCheckpoint, sink
       throw new LifecycleError(`checkpoint at chain_seq ${checkpoint.chain_seq} could not be exported to the ${sink.name} sink (${sink.target}): ${(error as Error).message}; nothing deleted`);
     }
     await withTransaction(pool, async (client) => {
-      await actAs(client, 'retention');
+      await actAs(client, 'signer');
       await client.query(markCheckpointExported(id, sink.name, new Date()));
     });
   }
