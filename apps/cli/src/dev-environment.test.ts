@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, inject, test } from 'vitest';
 import { loadConfig, writeDevEnvironment } from '@audit-chain/config';
 import { sealOnce } from '@audit-chain/sealing';
-import { withDatabaseName } from '@audit-chain/db';
+import { freePort, withDatabaseName } from '@audit-chain/db';
 import { createTestDatabase, withAdmin } from '../../../test/support/database.ts';
 import { insertRows, newOrgId } from '../../../test/support/audit-rows.ts';
 import { resolveDevSigningKey } from '../../../scripts/dev-signing-key.ts';
@@ -121,6 +121,23 @@ describe('what npm start set up', () => {
       expect(foreign.stderr).toContain(`audit-chain: ignoring ${file}: it belongs to another user (uid 65534)`);
     } finally {
       chownSync(file, 0, 0);
+    }
+  });
+
+  test('npm start no longer running: the refused connection says where the URL came from', async () => {
+    const stopped = mkdtempSync(join(tmpdir(), 'audit-chain-stopped-'));
+    try {
+      mkdirSync(join(stopped, '.data'));
+      const recorded = writeDevEnvironment(join(stopped, '.data'), {
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/audit_chain`,
+      });
+      const result = await run(['status'], {}, stopped);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n').at(-1)).toMatch(
+        new RegExp(`^audit-chain: cannot connect to 127\\.0\\.0\\.1:\\d+: connection refused \\(DATABASE_URL from ${recorded.replace(/[.]/g, '\\.')}: is npm start running\\?\\)$`),
+      );
+    } finally {
+      rmSync(stopped, { recursive: true, force: true });
     }
   });
 

@@ -2,7 +2,7 @@
 // reporting. Each command is one module under commands/; add it to COMMANDS.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { createContext, type CliIo, type RegisterCommand } from './context.ts';
+import { createContext, type CliContext, type CliIo, type RegisterCommand } from './context.ts';
 import { describeError, exitCodeOf } from './errors.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerSeal } from './commands/seal.ts';
@@ -22,8 +22,7 @@ const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWork
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-export function createProgram(io: CliIo): Command {
-  const context = createContext(io);
+export function createProgram(io: CliIo, context: CliContext = createContext(io)): Command {
   const program = new Command('audit-chain')
     .description('Tamper-evident audit hash chains in PostgreSQL: migrate, seal, verify and watch the chain.')
     .version(VERSION)
@@ -42,14 +41,19 @@ export function createProgram(io: CliIo): Command {
 
 /** Runs the command line on `argv` (as in process.argv) and returns the exit code. */
 export async function main(argv: string[], io: CliIo = { env: process.env, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  const program = createProgram(io);
+  const context = createContext(io);
+  const program = createProgram(io, context);
   try {
     await program.parseAsync(argv, { from: 'node' });
     return 0;
   } catch (error) {
     // Help, version and usage errors: commander has already written what it had to say.
     if (error instanceof CommanderError) return error.exitCode;
-    io.stderr.write(`audit-chain: ${describeError(error)}\n`);
+    const described = describeError(error);
+    // The URL came from what npm start recorded: nothing listening there most likely means it is not running.
+    const devFile = context.devEnvironmentFile();
+    const hint = devFile && described.startsWith('cannot connect') && !context.env.DATABASE_URL ? ` (DATABASE_URL from ${devFile}: is npm start running?)` : '';
+    io.stderr.write(`audit-chain: ${described}${hint}\n`);
     if (io.env.AUDIT_CHAIN_DEBUG === '1') io.stderr.write(`${stackOf(error)}\n`);
     return exitCodeOf(error);
   }
