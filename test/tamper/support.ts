@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
 import { ed25519Signer, personalDigest, rowChecksum, type CheckpointSigner } from '@audit-chain/chain';
-import { createPool, withDatabaseName } from '@audit-chain/db';
+import { createPool, withChainSearchPath, withDatabaseName } from '@audit-chain/db';
 import { CANONICAL_COLUMNS, sealOnce, toRowContent, type CanonicalRow } from '@audit-chain/sealing';
 import { DirectoryCheckpointSink, runCheckpointRound, type CheckpointSink } from '@audit-chain/verification';
 import { insertRows, newOrgId } from '../support/audit-rows.ts';
@@ -191,7 +191,7 @@ export async function checkpointSeqs(db: pg.Pool, orgId: string | null): Promise
 
 /** Runs `work` as the superuser with every user trigger off (the append-only rules included): the attacker. */
 export async function asAttacker<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'audit-chain tamper attacker' });
+  const client = new pg.Client({ connectionString: withChainSearchPath(url), application_name: 'audit-chain tamper attacker' });
   await client.connect();
   try {
     await client.query('begin');

@@ -22,6 +22,9 @@ import { startVerifySchedule, type VerifySchedule } from './verify-job.ts';
 
 export const SEAL_QUEUE = 'audit-chain-seal';
 
+/** pg-boss's tables live in a schema of ours, not its default `pgboss`, which a product may use too. */
+export const BOSS_SCHEMA = 'audit_chain_boss';
+
 export interface SealJobData {
   orgId: string | null;
 }
@@ -53,7 +56,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     applicationName: `audit-chain worker ${identity.workerId.slice(0, 8)}`,
     max: config.sealing.concurrency + 3,
   });
-  const boss = new PgBoss({ connectionString: databaseUrl, application_name: 'audit-chain worker pg-boss', max: 4, useListenNotify: true, ...options.bossOptions });
+  const boss = new PgBoss({ connectionString: databaseUrl, schema: BOSS_SCHEMA, application_name: 'audit-chain worker pg-boss', max: 4, useListenNotify: true, ...options.bossOptions });
   boss.on('error', (error: Error) => {
     stats.recordError(error);
     log.error({ err: error }, 'pg-boss error');
