@@ -16,15 +16,24 @@ export const CHAIN_SCHEMA = 'audit_chain';
 export const CHAIN_SEARCH_PATH = `${CHAIN_SCHEMA},public`;
 
 /**
- * The connection URL with `-c search_path=audit_chain` added to its startup
- * `options` (kept after any options the URL already carries, which pg would
- * otherwise let override a separately given `options`).
+ * The connection URL with `-c search_path=audit_chain,public` added to its
+ * startup options (unless the URL sets a search_path itself).
  */
 export function withChainSearchPath(url: string): string {
+  const existing = new URL(url).searchParams.get('options') ?? '';
+  if (/search_path=/.test(existing)) return url;
+  return withSessionSetting(url, 'search_path', CHAIN_SEARCH_PATH);
+}
+
+/**
+ * The connection URL with `-c name=value` appended to its startup `options`
+ * (after any options it already carries, which pg would otherwise let override
+ * a separately given `options`). `value` must not contain spaces.
+ */
+export function withSessionSetting(url: string, name: string, value: string): string {
   const parsed = new URL(url);
   const existing = parsed.searchParams.get('options') ?? '';
-  if (/search_path=/.test(existing)) return url;
-  parsed.searchParams.set('options', `${existing} -c search_path=${CHAIN_SEARCH_PATH}`.trim());
+  parsed.searchParams.set('options', `${existing} -c ${name}=${value}`.trim());
   // URLSearchParams writes a space as '+', which libpq (psql) does not read back as one.
   parsed.search = parsed.search.replace(/\+/g, '%20');
   return parsed.toString();
