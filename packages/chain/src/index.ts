@@ -15,3 +15,4 @@ export {
   type CheckpointPublicKey,
   type CheckpointVerdict,
 } from './checkpoint-verify.ts';
+export * from './format-v2/index.ts';
