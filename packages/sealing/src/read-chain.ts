@@ -4,7 +4,7 @@
 // chain state and the rows come from the same snapshot.
 import type pg from 'pg';
 import type { StoredRow } from '@audit-chain/chain';
-import { CANONICAL_COLUMNS, CHAIN_COLUMNS, toRowContent, type CanonicalRow } from './rows.ts';
+import { CANONICAL_COLUMNS, CHAIN_COLUMNS, toRowContent, v2ValuesOf, type CanonicalRow } from './rows.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -29,6 +29,7 @@ export function toStoredRow(row: StoredDbRow): StoredRow {
     // Only the marker makes a row redacted: a row whose personal fields or salt
     // were erased without it is reported by verification.
     redacted: row.redacted,
+    v2Values: v2ValuesOf(row),
   };
 }
 
