@@ -70,8 +70,11 @@ function personalProblemV2(layout: FormatV2Layout, row: StoredRowV2): Omit<Probl
       message: `the row is marked redacted but still has ${kept.join(', ')}: a redacted row keeps only pii_digest, so these values are not covered by it`,
     };
   }
-  if (row.piiSalt === null || !SALT.test(row.piiSalt)) {
-    return { expected: 'pii_salt', found: row.piiSalt, message: 'pii_salt is missing or malformed on a row not marked redacted: its personal values cannot be checked' };
+  if (row.piiSalt === null) {
+    return { expected: 'pii_salt', found: null, message: 'pii_salt is missing on a row not marked redacted: its personal values cannot be checked' };
+  }
+  if (!SALT.test(row.piiSalt)) {
+    return { expected: 'pii_salt', found: row.piiSalt, message: 'pii_salt is not 32 lowercase hex digits: the personal values cannot be checked' };
   }
   const digest = layout.personalDigest(row.values, row.piiSalt);
   if (digest === row.piiDigest) return null;
