@@ -11,6 +11,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { withDatabaseName } from '@audit-chain/db';
 import { LIVE_SEQ_START, LifecycleError, attachTable, inspectTable } from '@audit-chain/lifecycle';
+import { verifyAttachedTables } from '@audit-chain/verification';
 import { main } from '../../apps/cli/src/main.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { actAsTenant, newTenant, PRODUCT_COLUMNS, productDdl, productInsert, productList } from './product-tenant.ts';
@@ -291,6 +292,71 @@ describe('product 1: trigger hashing, enum, timestamp without time zone, forced 
     }
   });
 
+  test('seal --once seals every chain of the table, naming it; verify --all is clean', async () => {
+    const sealed = await runCli(['seal', '--once', '--wait-ms', '5000']);
+    expect(sealed.stderr).toBe('');
+    expect(sealed.code).toBe(0);
+    for (const tenant of TENANTS) expect(sealed.stdout).toMatch(new RegExp(`sealed \\d+ rows of public\\.audit_logs chain ${tenant} \\(watermark \\d+\\)`));
+    const verified = await runCli(['verify', '--all', '--no-record']);
+    expect(verified.code).toBe(0);
+    const total = (await db.pool.query<{ n: number }>('select count(*)::int as n from public.audit_logs where org_id = $1', [TENANTS[0]])).rows[0]!.n;
+    expect(verified.stdout).toContain(`public.audit_logs chain ${TENANTS[0]}: ${total} rows, ${total} sealed, 0 pending`);
+    expect(verified.stdout).not.toContain('break ');
+  });
+
+  test('tampering with any covered column is caught, and only there', async () => {
+    const victim = (await db.pool.query<{ seq: string }>('select audit_chain_seq::text as seq from public.audit_logs where org_id = $1 order by audit_chain_seq offset 7 limit 1', [TENANTS[1]])).rows[0]!.seq;
+    const changes: [string, string][] = [
+      ['action', "action || ' '"],
+      ['actor_type', "'system'"],
+      ['actor_id', "coalesce(actor_id, '') || 'x'"],
+      ['ip_address', "'unknown '"],
+      ['metadata', `metadata || '{"n": 1.0}'`],
+      ['created_at', "created_at + interval '1 microsecond'"],
+      ['resource', 'null'],
+      ['checksum', "'forged'"],
+    ];
+    for (const [column, expression] of changes) {
+      const original = await db.pool.query(`select ${column}::text as v from public.audit_logs where audit_chain_seq = $1`, [victim]);
+      await db.pool.query(`update public.audit_logs set ${column} = ${expression} where audit_chain_seq = $1`, [victim]);
+      const report = await verifyAttachedTables(db.pool);
+      expect(report.breaks.map((found) => [found.kind, found.chainSeq, found.chain]), column).toEqual([['content_changed', victim, `public.audit_logs chain ${TENANTS[1]}`]]);
+      await db.pool.query(`update public.audit_logs set ${column} = $2 where audit_chain_seq = $1`, [victim, original.rows[0].v]);
+    }
+    expect((await verifyAttachedTables(db.pool)).ok).toBe(true);
+  });
+
+  test('a column added to the table stops sealing with a clear message until attach --refresh; earlier rows keep verifying', async () => {
+    await db.pool.query("alter table public.audit_logs add column severity text not null default 'info'");
+    const client = await productClient();
+    try {
+      await actAsTenant(client, APP, TENANTS[2]!);
+      await productInsert(client, TENANTS[2]!, 42);
+    } finally {
+      await client.end();
+    }
+    const stopped = await runCli(['seal', '--once', '--wait-ms', '5000']);
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain('public.audit_logs: the table\'s columns changed (column severity (text) was added); sealing of its chains stops until `audit-chain attach --table public.audit_logs --refresh`');
+    const report = await verifyAttachedTables(db.pool);
+    expect(report.breaks.map((found) => found.kind)).toEqual(['drifted']);
+    expect(report.chains.every((chain) => chain.pending <= 1)).toBe(true);
+
+    const refreshed = await runCli(['attach', '--table', 'public.audit_logs', '--refresh']);
+    expect(refreshed.code).toBe(0);
+    expect(refreshed.stdout).toContain('recorded as revision 2');
+    const sealed = await runCli(['seal', '--once', '--wait-ms', '5000']);
+    expect(sealed.code).toBe(0);
+    expect(sealed.stdout).toContain(`sealed 1 rows of public.audit_logs chain ${TENANTS[2]}`);
+    expect((await verifyAttachedTables(db.pool)).ok).toBe(true);
+    // The new column is covered for rows of the new revision.
+    await db.pool.query("update public.audit_logs set severity = 'high' where resource = 'device-42' and org_id = $1", [TENANTS[2]]);
+    expect((await verifyAttachedTables(db.pool)).breaks.map((found) => found.kind)).toEqual(['content_changed']);
+    await db.pool.query("update public.audit_logs set severity = 'info' where resource = 'device-42' and org_id = $1", [TENANTS[2]]);
+    const history = await db.pool.query("select c.revision, c.covered->-1->>'name' as last from audit_chain_table_columns c join audit_chain_tables t on t.id = c.table_id where t.schema_name = 'public' and t.table_name = 'audit_logs' order by 1");
+    expect(history.rows).toEqual([{ revision: 1, last: 'checksum' }, { revision: 2, last: 'severity' }]);
+  });
+
   test('attach of an attached table is refused', async () => {
     await expect(attachTable(db.pool, { table: 'public.audit_logs', dryRun: true })).rejects.toThrow(/attached already/);
   });
@@ -377,5 +443,23 @@ describe('product 2: cuid2 text ids, camelCase, 35 columns with jsonb snapshots,
     expect(numbered.rows[0]!.n).toBe(Number(numbered.rows[0]!.max));
     const covered = await db.pool.query(`select c.covered from audit_chain_table_columns c join audit_chain_tables t on t.id = c.table_id where t.table_name = 'AuditLog'`);
     expect(covered.rows[0].covered.map((column: { name: string }) => column.name)).toEqual(PRODUCT2_COLUMNS.filter((name) => name !== 'chainSeed'));
+  });
+  test('sealed as one global chain; verify is clean; a changed jsonb snapshot is caught', async () => {
+    const sealed = await runCli(['seal', '--once', '--wait-ms', '5000']);
+    expect(sealed.code).toBe(0);
+    expect(sealed.stdout).toMatch(/sealed \d+ rows of public\.AuditLog chain \(all rows\)/);
+    const clean = await verifyAttachedTables(db.pool);
+    expect(clean.breaks).toEqual([]);
+    const chain = clean.chains.find((found) => found.chain === 'public.AuditLog chain (all rows)')!;
+    expect(chain.pending).toBe(0);
+    expect(chain.sealed).toBe(chain.rows);
+    const victim = (await db.pool.query<{ seq: string }>('select "audit_chain_seq"::text as seq from public."AuditLog" order by "audit_chain_seq" offset 3 limit 1')).rows[0]!.seq;
+    await db.pool.query(`update public."AuditLog" set "afterSnapshot" = jsonb_set("afterSnapshot", '{note}', '"unicode"') where "audit_chain_seq" = $1`, [victim]);
+    const tampered = await verifyAttachedTables(db.pool);
+    expect(tampered.breaks.map((found) => [found.kind, found.chainSeq])).toEqual([['content_changed', victim]]);
+    // chainSeed is excluded: changing it is not a break.
+    const other = (await db.pool.query<{ seq: string }>('select "audit_chain_seq"::text as seq from public."AuditLog" order by "audit_chain_seq" offset 9 limit 1')).rows[0]!.seq;
+    await db.pool.query('update public."AuditLog" set "chainSeed" = $2 where "audit_chain_seq" = $1', [other, 'other']);
+    expect((await verifyAttachedTables(db.pool)).breaks.map((found) => [found.kind, found.chainSeq])).toEqual([['content_changed', victim]]);
   });
 });

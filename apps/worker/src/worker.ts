@@ -13,7 +13,7 @@ import { PgBoss, type Job, type JobResult } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Config } from '@audit-chain/config';
 import { createPool } from '@audit-chain/db';
-import { ChainInvariantError, HorizonTracker, advanceHorizonAndDiscover, chainKey, chainsToSeal, sealChain } from '@audit-chain/sealing';
+import { ChainInvariantError, HorizonTracker, advanceHorizonAndDiscover, chainKey, chainsToSeal, sealAttachedTables, sealChain } from '@audit-chain/sealing';
 import { startCheckpointLoop, type CheckpointLoop } from './checkpoint-loop.ts';
 import { mapConcurrently } from './map-concurrently.ts';
 import { PollLoop } from './poll-loop.ts';
@@ -76,6 +76,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   let stopping = false;
   const tracker = new HorizonTracker();
+  const driftReported = new Set<string>();
 
   const dispatch = new PollLoop({
     intervalMs: config.sealing.pollMs,
@@ -94,6 +95,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
             expireInSeconds: jobExpireSeconds,
           })),
         );
+      }
+      // Attached tables are sealed in this loop (waitMs 0: a table with an open
+      // writer is tried again next round); each chain is exclusive in the database.
+      if (!stopping) {
+        for (const table of await sealAttachedTables(pool, { batchSize: config.sealing.batchSize, waitMs: 0 })) {
+          for (const chain of table.chains) if (chain.sealed > 0) stats.recordBatch(chain.sealed, []);
+          if (table.status === 'drifted' && !driftReported.has(table.message ?? '')) {
+            driftReported.add(table.message ?? '');
+            log.error({ table: table.table }, table.message ?? 'attached table drifted');
+          }
+        }
       }
     },
     onError: (error, failures) => {

@@ -12,3 +12,4 @@ export * from './verification-record.ts';
 export * from './verify-chains.ts';
 export * from './webhook-sink.ts';
 export * from './format-report.ts';
+export * from './verify-attached.ts';

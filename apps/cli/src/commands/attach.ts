@@ -2,7 +2,7 @@
 // moved, no column retyped, the product's grants and row-level security kept).
 // --dry-run prints the plan and checks every existing row can be sealed; a run
 // records the plan when it starts and is resumable from then on.
-import { LifecycleError, attachTable, type AttachStep } from '@audit-chain/lifecycle';
+import { LifecycleError, attachTable, refreshAttachedTable, type AttachStep } from '@audit-chain/lifecycle';
 import { createPool } from '@audit-chain/db';
 import { CliError } from '../errors.ts';
 import type { RegisterCommand } from '../context.ts';
@@ -14,6 +14,7 @@ interface AttachCliOptions {
   pii?: string;
   exclude?: string;
   dryRun?: boolean;
+  refresh?: boolean;
 }
 
 const STEP_TEXT: Record<AttachStep, string> = {
@@ -39,6 +40,7 @@ export const registerAttach: RegisterCommand = (program, context) => {
     .option('--pii <columns>', 'personal columns, committed through the salted digest so they can be erased later')
     .option('--exclude <columns>', 'columns the chain does not cover')
     .option('--dry-run', 'print the plan and check every existing row can be sealed; change nothing')
+    .option('--refresh', "confirm an attached table's changed columns as the chain's new covered set (recorded in its history)")
     .addHelpText(
       'after',
       `
@@ -56,6 +58,11 @@ Exit status: 0 attached (or the dry run found no problem), 1 refused or could no
     .action(async (options: AttachCliOptions) => {
       const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain attach', max: 2 });
       try {
+        if (options.refresh) {
+          const refreshed = await refreshAttachedTable(pool, { table: options.table, pii: list(options.pii), exclude: list(options.exclude), dryRun: options.dryRun ?? false });
+          for (const line of refreshed.lines) context.out(line);
+          return;
+        }
         let lastStep: AttachStep | null = null;
         const report = await attachTable(pool, {
           table: options.table,

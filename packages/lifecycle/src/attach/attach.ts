@@ -11,7 +11,9 @@
 //             and policies are not touched;
 //   attached  the covered column set recorded as revision 1 of the chain's history.
 import type pg from 'pg';
+import { TABLE_COLUMNS_SQL, UnsupportedColumnTypeError, assertCoverable, type TableColumn } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
+import { chainColumnsOf, columnDrift, listChainedTables } from '@audit-chain/sealing';
 import { LifecycleError } from '../errors.ts';
 import { quoteIdent, roleName } from '../roles.ts';
 import { inspectTable, quoteQualified } from './inspect.ts';
@@ -46,6 +48,7 @@ interface Registered {
 export async function attachTable(pool: pg.Pool, options: AttachRunOptions): Promise<AttachReport> {
   const registered = await findRegistered(pool, options.table);
   if (registered && registered.status !== 'attaching') {
+    if (registered.status === 'drifted') throw new LifecycleError(`${registered.plan.schema}.${registered.plan.table} drifted: its columns changed; attach --refresh confirms the new column set`);
     throw new LifecycleError(`${registered.plan.schema}.${registered.plan.table} is attached already (status ${registered.status}); attach --refresh confirms a changed column set`);
   }
   if (registered) {
@@ -234,4 +237,57 @@ async function finish(pool: pg.Pool, tableId: number, plan: AttachPlan): Promise
     );
     await client.query("update audit_chain_tables set status = 'attached', step = null, attached_at = now() where id = $1", [tableId]);
   });
+}
+
+/**
+ * `attach --refresh`: confirms a drifted table's current columns as its new
+ * covered set, recorded as the next revision of the chain's history, effective
+ * from the first chain_seq above every chain's watermark (rows sealed before
+ * keep verifying under their revision). New columns are covered (personal:
+ * `pii`; `exclude` adds to the excluded ones).
+ */
+export async function refreshAttachedTable(pool: pg.Pool, options: { table: string; pii?: string[]; exclude?: string[]; dryRun?: boolean }): Promise<{ lines: string[]; revision: number | null }> {
+  const registered = await findRegistered(pool, options.table);
+  if (!registered) throw new LifecycleError(`--refresh: ${options.table} is not an attached table`);
+  if (registered.status === 'attaching') throw new LifecycleError(`--refresh: the attach of ${options.table} has not finished: run attach again to resume it`);
+  const table = (await listChainedTables(pool)).find((candidate) => candidate.id === registered.id);
+  if (!table) throw new LifecycleError(`--refresh: ${options.table} is not an attached table of format v2`);
+  const drift = await columnDrift(pool, table);
+  if (drift.length === 0 && !options.exclude?.length && !options.pii?.length) return { lines: [`${table.schema}.${table.table}: the columns are the confirmed set; nothing to refresh`], revision: null };
+  const excluded = [...table.excluded, ...(options.exclude ?? [])];
+  const previous = table.revisions.at(-1)!.covered;
+  const columns = (await pool.query<TableColumn>(TABLE_COLUMNS_SQL, [quoteQualified(table.schema, table.table)])).rows.filter(
+    (column) => !chainColumnsOf(table).includes(column.name) && !excluded.includes(column.name),
+  );
+  for (const column of columns) {
+    try {
+      assertCoverable(column);
+    } catch (error) {
+      if (error instanceof UnsupportedColumnTypeError) throw new LifecycleError(`--refresh: ${error.message}`);
+      throw error;
+    }
+  }
+  const covered = columns.map((column) => ({
+    name: column.name,
+    type: column.type,
+    personal: (options.pii ?? []).includes(column.name) || (previous.find((old) => old.name === column.name)?.personal ?? false),
+    ...(column.base !== column.type ? { base: column.base } : {}),
+  }));
+  const lines = [...drift.map((change) => `${table.schema}.${table.table}: ${change}`), `new covered set: ${covered.map((column) => `${column.name} ${column.type}${column.personal ? ' (personal)' : ''}`).join(', ')}`];
+  if (options.dryRun) return { lines, revision: null };
+  const revision = await withTransaction(pool, async (client) => {
+    await client.query('select 1 from audit_chain_tables where id = $1 for update', [table.id]);
+    const from = await client.query<{ from_seq: string }>(
+      `select (greatest(coalesce(max(watermark_seq), 0), $2::bigint - 1) + 1)::text as from_seq from audit_chain_table_state where table_id = $1`,
+      [table.id, table.revisions.at(-1)!.effectiveFromSeq.toString()],
+    );
+    const next = table.revisions.at(-1)!.revision + 1;
+    await client.query(
+      `insert into audit_chain_table_columns (table_id, revision, effective_from_seq, covered, reason) values ($1, $2, $3, $4, $5)`,
+      [table.id, next, from.rows[0]!.from_seq, JSON.stringify(covered), `attach --refresh: ${drift.join('; ') || 'exclusions or personal columns changed'}`],
+    );
+    await client.query("update audit_chain_tables set status = 'attached', drift = null, excluded_columns = $2 where id = $1", [table.id, excluded]);
+    return next;
+  });
+  return { lines: [...lines, `recorded as revision ${revision} of the chain's column set`], revision };
 }

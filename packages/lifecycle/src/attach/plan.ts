@@ -3,11 +3,11 @@
 // dry run prints it, a real run records it when it starts and follows the
 // recorded plan from then on (resumable, no longer changeable).
 import type pg from 'pg';
-import { LifecycleError } from '../errors.ts';
 import { quoteIdent } from '../roles.ts';
-import { quoteQualified, type TableColumn, type TableInspection } from './inspect.ts';
+import { CanonicalFormError, TABLE_COLUMNS_SQL, UnsupportedColumnTypeError, assertCoverable, formatV2Layout, selectListV2, valuesFromResult, type TableColumn as V2Column } from '@audit-chain/chain';
+import { withTransaction } from '@audit-chain/db';
+import { quoteQualified, type TableInspection } from './inspect.ts';
 
-type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /** The columns attach adds, under names of ours (a product's own checksum/prev_checksum stay its content). */
 export const CHAIN_COLUMNS = {
@@ -31,10 +31,12 @@ export function identitySequenceName(schema: string, table: string): string {
   return quoteQualified(schema, `${table}_audit_chain_seq`);
 }
 
+/** A covered column as format v2 takes it (@audit-chain/chain): base is the domain-resolved type. */
 export interface CoveredColumn {
   name: string;
   type: string;
   personal: boolean;
+  base?: string;
 }
 
 export interface AttachOptions {
@@ -64,14 +66,7 @@ export interface AttachPlan {
   problems: string[];
 }
 
-/** Column types the canonical form covers (format v2: docs/chain-format.md), by name or typcategory. */
-const COVERED_TYPE = /^(text|character varying(\(\d+\))?|character(\(\d+\))?|"char"|uuid|smallint|integer|bigint|numeric(\(\d+,\d+\))?|boolean|timestamp(\(\d\))? with(out)? time zone|date|json|jsonb|inet|cidr|bytea)(\[\])?$/;
-
-function coverable(column: TableColumn): boolean {
-  return COVERED_TYPE.test(column.type) || column.category === 'E' || (column.category === 'A' && COVERED_TYPE.test(column.type.replace(/\[\]$/, '')));
-}
-
-export async function planAttach(db: Queryable, inspection: TableInspection, options: AttachOptions): Promise<AttachPlan> {
+export async function planAttach(db: pg.Pool, inspection: TableInspection, options: AttachOptions): Promise<AttachPlan> {
   const problems: string[] = [];
   const byName = new Map(inspection.columns.map((column) => [column.name, column]));
   const need = (option: string, name: string): boolean => {
@@ -103,12 +98,17 @@ export async function planAttach(db: Queryable, inspection: TableInspection, opt
   if (inspection.primaryKey.length === 0) problems.push(`${inspection.table} has no primary key: attach needs one to chain existing rows in a total order`);
   for (const name of inspection.primaryKey) if (!orderBy.includes(name)) orderBy.push(name);
 
-  const covered: CoveredColumn[] = inspection.columns
+  const v2Columns = (await db.query<V2Column>(TABLE_COLUMNS_SQL, [quoteQualified(inspection.schema, inspection.table)])).rows;
+  const covered: CoveredColumn[] = v2Columns
     .filter((column) => !excluded.includes(column.name))
-    .map((column) => ({ name: column.name, type: column.type, personal: pii.includes(column.name) }));
-  for (const column of inspection.columns) {
-    if (!excluded.includes(column.name) && !coverable(column)) {
-      problems.push(`${column.name} is ${column.type}, a type the canonical form does not cover: --exclude it`);
+    .map((column) => ({ name: column.name, type: column.type, personal: pii.includes(column.name), ...(column.base !== column.type ? { base: column.base } : {}) }));
+  for (const column of v2Columns) {
+    if (excluded.includes(column.name)) continue;
+    try {
+      assertCoverable(column);
+    } catch (error) {
+      if (!(error instanceof UnsupportedColumnTypeError)) throw error;
+      problems.push(`${column.name}: ${error.message}`);
     }
   }
 
@@ -146,23 +146,30 @@ export async function planAttach(db: Queryable, inspection: TableInspection, opt
 }
 
 /**
- * Rows the database holds that have no canonical form (docs/chain-format.md,
- * totality): infinite timestamps and dates, and years outside 1..9999. Each
- * problem names the column and how many rows.
+ * Reads every existing row as format v2 reads it (@audit-chain/chain) and
+ * computes its checksum input, so a row with no canonical form is found now,
+ * not when the sealer reaches it. One problem per failing column kind, with
+ * the number of rows.
  */
-async function unsealableRows(db: Queryable, inspection: TableInspection, covered: CoveredColumn[]): Promise<string[]> {
-  const checks = covered
-    .filter((column) => /^(timestamp|date)/.test(column.type))
-    .map((column) => {
-      const c = quoteIdent(column.name);
-      return { column: column.name, sql: `count(*) filter (where ${c} is not null and (not isfinite(${c}) or extract(year from ${c}) not between 1 and 9999 or ${c}::text like '% BC'))::int` };
-    });
-  if (checks.length === 0) return [];
-  const result = await db.query<Record<string, number>>(
-    `select ${checks.map((check, n) => `${check.sql} as c${n}`).join(', ')} from ${quoteQualified(inspection.schema, inspection.table)}`,
-  );
-  const row = result.rows[0]!;
-  return checks.flatMap((check, n) => (row[`c${n}`]! > 0 ? [`${row[`c${n}`]} rows have a ${check.column} with no canonical form (infinite, BC or after 9999): correct or --exclude them`] : []));
+async function unsealableRows(db: pg.Pool, inspection: TableInspection, covered: CoveredColumn[]): Promise<string[]> {
+  const layout = formatV2Layout(covered);
+  const failures = new Map<string, number>();
+  await withTransaction(db, async (client) => {
+    await client.query(`declare attach_check no scroll cursor for select ${selectListV2(covered, 't')} from ${quoteQualified(inspection.schema, inspection.table)} t`);
+    for (;;) {
+      const batch = await client.query<Record<string, unknown>>('fetch 2000 from attach_check');
+      for (const row of batch.rows) {
+        try {
+          layout.seal({ chainKey: null, chainSeq: '1', values: valuesFromResult(row, covered.length) }, '0'.repeat(64), '0'.repeat(32));
+        } catch (error) {
+          if (!(error instanceof CanonicalFormError)) throw error;
+          failures.set(error.message, (failures.get(error.message) ?? 0) + 1);
+        }
+      }
+      if (batch.rows.length < 2000) break;
+    }
+  });
+  return [...failures].map(([message, rows]) => `${rows} rows have no canonical form: ${message}`);
 }
 
 /** The plan, as the lines a dry run prints. */
