@@ -450,6 +450,11 @@ describe('product 2: cuid2 text ids, camelCase, 35 columns with jsonb snapshots,
     expect(sealed.stdout).toMatch(/sealed \d+ rows of public\.AuditLog chain \(all rows\)/);
     const clean = await verifyAttachedTables(db.pool);
     expect(clean.breaks).toEqual([]);
+    const status = await runCli(['status', '--window', '0']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/attached tables:\n/);
+    expect(status.stdout).toMatch(/ {2}public\.AuditLog chain \(all rows\): attached, watermark \d+, 0 pending/);
+    expect(status.stdout).toContain(`public.audit_logs chain ${TENANTS[0]}: attached`);
     const chain = clean.chains.find((found) => found.chain === 'public.AuditLog chain (all rows)')!;
     expect(chain.pending).toBe(0);
     expect(chain.sealed).toBe(chain.rows);

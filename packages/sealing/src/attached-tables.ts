@@ -240,3 +240,33 @@ async function sealChainBatch(pool: pg.Pool, table: ChainedTable, chainKey: stri
     return { sealed: links.length, watermark: BigInt(last.chainSeq) };
   });
 }
+
+export interface AttachedChainLag {
+  /** "schema.table chain <key>" */
+  chain: string;
+  table: string;
+  status: string;
+  watermark: bigint;
+  pendingRows: number;
+  drift: string | null;
+}
+
+/** Pending rows (above the chain's watermark) of every chain of every attached table. */
+export async function attachedLag(db: Pick<pg.ClientBase, 'query'>): Promise<AttachedChainLag[]> {
+  const out: AttachedChainLag[] = [];
+  for (const table of await listChainedTables(db)) {
+    const key = table.chainKey ? `t.${quoteIdent(table.chainKey)}::text` : 'null::text';
+    const rows = await db.query<{ chain_key: string | null; watermark: string; pending: number }>(
+      `select k.chain_key, coalesce(s.watermark_seq, 0)::text as watermark,
+              (select count(*)::int from ${qualifiedName(table)} t where ${key} is not distinct from k.chain_key and t.${quoteIdent(table.seqColumn)} > coalesce(s.watermark_seq, 0)) as pending
+         from (select distinct ${key} as chain_key from ${qualifiedName(table)} t) k
+         left join audit_chain_table_state s on s.table_id = $1 and s.chain_key is not distinct from k.chain_key
+        order by 1 nulls first`,
+      [table.id],
+    );
+    for (const row of rows.rows) {
+      out.push({ chain: chainLabel(table, row.chain_key, table.chainKey !== null), table: `${table.schema}.${table.table}`, status: table.status, watermark: BigInt(row.watermark), pendingRows: row.pending, drift: table.drift });
+    }
+  }
+  return out;
+}
