@@ -2,7 +2,8 @@
 // benchmark is a module in test/bench/ exporting a BenchSection, added here.
 import type { BenchSection } from './section.ts';
 import { endToEndLagSection } from './end-to-end-lag.ts';
+import { formatV1V2Section } from './format-v1-v2.ts';
 import { insertPathSection } from './insert-path.ts';
 import { sealingThroughputSection } from './sealing-throughput.ts';
 
-export const SECTIONS: readonly BenchSection[] = [insertPathSection, sealingThroughputSection, endToEndLagSection];
+export const SECTIONS: readonly BenchSection[] = [insertPathSection, sealingThroughputSection, formatV1V2Section, endToEndLagSection];

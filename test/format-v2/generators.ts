@@ -22,10 +22,15 @@ const timestampDays = fc.oneof(
   fc.integer({ min: 2_900_000, max: 3_000_000 }),
 );
 const instant = fc.tuple(timestampDays, micros).map(([days, us]) => `epoch|${days}|${us}`);
-const timestampValue = fc.oneof(instant, instant, fc.constantFrom('infinity', '-infinity'));
+// Values whose texts would collide if a year were cut to four digits or BC years were written as CE.
+const timestampValue = fc.oneof(
+  instant,
+  instant,
+  fc.constantFrom('infinity', '-infinity', '12345-06-07 08:09:10+00', '1234-06-07 08:09:10+00', '123456-06-07 08:09:10+00', '0001-06-07 08:09:10+00 BC', '0001-06-07 08:09:10+00', '0002-06-07 08:09:10+00 BC', '1000-06-07 08:09:10+00 BC'),
+);
 const dateValue = fc.oneof(
   fc.integer({ min: -2_440_587, max: 2_145_000_000 }).map((days) => `days|${days}`),
-  fc.constantFrom('infinity', '-infinity'),
+  fc.constantFrom('infinity', '-infinity', '12345-06-07', '1234-06-07', '123456-06-07', '1234567-06-07', '0001-06-07 BC', '0001-06-07', '0002-06-07 BC'),
 );
 
 const digits = fc.stringMatching(/^[0-9]{1,40}$/);

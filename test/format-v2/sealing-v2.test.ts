@@ -196,7 +196,7 @@ describe('audit_logs sealed under format v2', () => {
           expect(await sqlBreaks(org)).toEqual([]);
         }
       }),
-      { numRuns: Number(process.env.FORMAT_V2_RUNS ?? 15) },
+      { numRuns: Number(process.env.FORMAT_V2_RUNS ?? 10) },
     );
-  });
+  }, 300_000);
 });

@@ -6,6 +6,7 @@ import type { Pool } from '@audit-chain/db';
 import { registerAdmin } from './admin/index.ts';
 import { ApiError, handleError, notFound, sendError } from './errors.ts';
 import { isDateTime, isIpAddress, isUuid } from './formats.ts';
+import { registerJsonBodyParser } from './json-body.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerListEvents } from './routes/list-events.ts';
 import { registerWriteEvents } from './routes/write-events.ts';
@@ -51,6 +52,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   // Only JSON bodies: the default text/plain parser would turn a wrong content type into a 400.
   app.removeContentTypeParser('text/plain');
+  // JSON without losing or changing anything: numbers as written, duplicate keys and invalid UTF-8 refused (json-body.ts).
+  registerJsonBodyParser(app);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(notFound);
 

@@ -11,7 +11,7 @@ export type ColumnEncoding =
   | 'text'
   /** PostgreSQL's output function through format('%s', c): bpchar keeps its padding, inet/cidr print as inet_out does. */
   | 'output'
-  /** UTC, ISO 8601 with an astronomical, possibly signed, year; six fraction digits; `Z`. `infinity`, `-infinity`. */
+  /** UTC, ISO 8601 with the astronomical year (at least 4 digits, '-' before a negative one); six fraction digits; `Z`. `infinity`, `-infinity`. */
   | 'timestamptz'
   /** The same without the zone conversion and without `Z`. */
   | 'timestamp'
@@ -119,14 +119,26 @@ const RESERVED = new Set([
   'then', 'to', 'trailing', 'true', 'union', 'unique', 'user', 'using', 'variadic', 'verbose', 'when', 'where', 'window', 'with',
 ]);
 
-/** Astronomical year of a timestamp/date expression (1 BC is 0000, 2 BC is -0001), at least four digits, '+' above 9999. */
+/** Astronomical year of a date expression (1 BC is 0000, 2 BC is -0001): at least four digits, '-' before a negative one. */
 function yearSql(value: string): string {
   const y = `(case when extract(year from ${value}) < 0 then extract(year from ${value})::int + 1 else extract(year from ${value})::int end)`;
-  return `(case when ${y} between 0 and 9999 then lpad(${y}::text, 4, '0') when ${y} > 9999 then '+' || ${y}::text else '-' || lpad((-${y})::text, 4, '0') end)`;
+  // lpad cuts a longer text, so only years below 10000 go through it.
+  return `(case when ${y} > 9999 then ${y}::text when ${y} >= 0 then lpad(${y}::text, 4, '0') else '-' || lpad((-${y})::text, 4, '0') end)`;
 }
 
 function infinities(value: string, finite: string): string {
   return `(case when ${value} is null then null when ${value} = 'infinity' then 'infinity' when ${value} = '-infinity' then '-infinity' else ${finite} end)`;
+}
+
+/**
+ * A finite timestamp (without time zone) as ISO 8601 with the astronomical year:
+ * to_char's own text from 1 CE on (its YYYY has more digits after 9999), and for
+ * BC years (to_char prints 1 BC as 0001) the year 1 - n, so 1 BC is 0000 and 2 BC -0001.
+ */
+function timestampText(u: string, suffix: string): string {
+  const pattern = `'YYYY-MM-DD"T"HH24:MI:SS.US${suffix}'`;
+  const bcYear = `to_char(${u}, 'YYYY')`;
+  return `(case when ${u} >= timestamp '0001-01-01 00:00:00' then to_char(${u}, ${pattern}) else (case when ${bcYear} = '0001' then '0000' else '-' || lpad((${bcYear}::int - 1)::text, 4, '0') end) || to_char(${u}, '-MM-DD"T"HH24:MI:SS.US${suffix}') end)`;
 }
 
 /**
@@ -140,12 +152,10 @@ export function valueSql(expression: string, type: string): string {
       return `${c}::text`;
     case 'output':
       return `(case when ${c} is null then null else format('%s', ${c}) end)`;
-    case 'timestamptz': {
-      const utc = `(${c} at time zone 'UTC')`;
-      return infinities(c, `${yearSql(utc)} || to_char(${utc}, '-MM-DD"T"HH24:MI:SS.US"Z"')`);
-    }
+    case 'timestamptz':
+      return infinities(c, timestampText(`(${c} at time zone 'UTC')`, '"Z"'));
     case 'timestamp':
-      return infinities(c, `${yearSql(c)} || to_char(${c}, '-MM-DD"T"HH24:MI:SS.US')`);
+      return infinities(c, timestampText(c, ''));
     case 'date':
       return infinities(c, `${yearSql(c)} || '-' || lpad(extract(month from ${c})::text, 2, '0') || '-' || lpad(extract(day from ${c})::text, 2, '0')`);
     case 'bytea':
