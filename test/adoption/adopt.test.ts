@@ -257,7 +257,7 @@ describe('adoption under live inserts, interrupted twice and resumed', () => {
       const row = await client.query(`${legacyInsert()} returning id, created_at`, legacyValues(orgs[0]!, 1));
       const read = await client.query('select action from audit_log where id = $1', [row.rows[0].id]);
       expect(read.rows).toEqual([{ action: 'session.submit' }]);
-      await expect(client.query('update audit_logs set checksum = null')).rejects.toMatchObject({ code: '42501' });
+      await expect(client.query('update audit_chain.audit_logs set checksum = null')).rejects.toMatchObject({ code: '42501' });
     } finally {
       await client.end();
     }

@@ -10,7 +10,10 @@ import { connect } from '../support/database.ts';
 export const LEGACY_TABLE = 'audit_log';
 
 export async function createLegacyTable(db: Pick<pg.ClientBase, 'query'>, table = LEGACY_TABLE): Promise<void> {
+  // The product's table lives in the product's schema (public), not in ours.
   await db.query(`
+    begin;
+    set local search_path = public;
     create table ${table} (
       id uuid primary key default gen_random_uuid(),
       org_id uuid,
@@ -41,6 +44,7 @@ export async function createLegacyTable(db: Pick<pg.ClientBase, 'query'>, table 
     end
     $$;
     create trigger ${table}_chain before insert on ${table} for each row execute function ${table}_chain();
+    commit;
   `);
 }
 

@@ -3,7 +3,7 @@
 // another database on a shared server.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { withDatabaseName } from '@audit-chain/db';
+import { withChainSearchPath, withDatabaseName } from '@audit-chain/db';
 
 export interface ScratchDatabase {
   name: string;
@@ -17,7 +17,7 @@ export async function createScratchDatabase(serverUrl: string, purpose: string):
   let dropped = false;
   return {
     name,
-    url: withDatabaseName(serverUrl, name),
+    url: withChainSearchPath(withDatabaseName(serverUrl, name)),
     async drop() {
       if (dropped) return;
       dropped = true;

@@ -2,8 +2,9 @@
 // benchmark is a module in test/bench/ exporting a BenchSection, added here.
 import type { BenchSection } from './section.ts';
 import { endToEndLagSection } from './end-to-end-lag.ts';
+import { formatV1V2Section } from './format-v1-v2.ts';
 import { insertPathSection } from './insert-path.ts';
 import { sealingThroughputSection } from './sealing-throughput.ts';
 import { lagViewsSection } from './lag-views.ts';
 
-export const SECTIONS: readonly BenchSection[] = [insertPathSection, sealingThroughputSection, endToEndLagSection, lagViewsSection];
+export const SECTIONS: readonly BenchSection[] = [insertPathSection, sealingThroughputSection, formatV1V2Section, endToEndLagSection, lagViewsSection];

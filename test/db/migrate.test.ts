@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, expect, inject, test } from 'vitest';
-import { MIGRATIONS_FOLDER, migrate, withDatabaseName } from '@audit-chain/db';
+import { MIGRATIONS_FOLDER, migrate, withChainSearchPath, withDatabaseName } from '@audit-chain/db';
 import { withAdmin } from '../support/database.ts';
 import { connectAs, expectSqlState, quoteIdent } from './helpers.ts';
 
@@ -33,7 +33,7 @@ async function emptyDatabase(): Promise<string> {
 }
 
 async function query<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client({ connectionString: withChainSearchPath(url) });
   await client.connect();
   try {
     return (await client.query<T>(text, values)).rows;
@@ -43,7 +43,7 @@ async function query<T extends pg.QueryResultRow>(url: string, text: string, val
 }
 
 async function recordedMigrations(url: string): Promise<number> {
-  const rows = await query<{ n: number }>(url, 'select count(*)::int as n from drizzle.__drizzle_migrations');
+  const rows = await query<{ n: number }>(url, 'select count(*)::int as n from audit_chain.__drizzle_migrations');
   return rows[0]!.n;
 }
 

@@ -9,6 +9,7 @@ process.env.TZ = 'Europe/Berlin';
 
 import { expect, test } from 'vitest';
 import { main } from '../../apps/cli/src/main.ts';
+import { withSessionSetting } from '@audit-chain/db';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 interface Day {
@@ -36,7 +37,7 @@ const DAYS: Day[] = [
 async function run(db: TestDatabase, now: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const url = `${db.url}?options=${encodeURIComponent('-c TimeZone=America/New_York')}`;
+  const url = withSessionSetting(db.url, 'TimeZone', 'America/New_York');
   const code = await main(['node', 'audit-chain', ...args], {
     env: { DATABASE_URL: url },
     stdout: { write: (text: string) => (stdout += text) },

@@ -5,6 +5,7 @@
 // is kept: only rows recorded strictly before it are deleted.
 import { expect, test } from 'vitest';
 import { sealOnce } from '@audit-chain/sealing';
+import { withSessionSetting } from '@audit-chain/db';
 import { main } from '../../apps/cli/src/main.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { newOrgId } from '../support/audit-rows.ts';
@@ -15,7 +16,7 @@ async function retainDryRun(now: string, olderThan: string, org: string): Promis
   let stdout = '';
   let stderr = '';
   const code = await main(['node', 'audit-chain', 'retain', '--older-than', olderThan, '--dry-run', '--org', org], {
-    env: { DATABASE_URL: `${db.url}?options=${encodeURIComponent('-c TimeZone=Europe/Berlin')}` },
+    env: { DATABASE_URL: withSessionSetting(db.url, 'TimeZone', 'Europe/Berlin') },
     stdout: { write: (text: string) => (stdout += text) },
     stderr: { write: (text: string) => (stderr += text) },
     now: () => new Date(now),

@@ -17,7 +17,7 @@ export async function describeLag(pool: pg.Pool): Promise<string> {
   const jobs = await pool.query<{ state: string; n: number; next_in_s: number | null }>(
     `select state::text, count(*)::int as n,
             round(extract(epoch from min(start_after) filter (where state in ('created', 'retry')) - now()), 1)::float8 as next_in_s
-       from pgboss.job where name = 'audit-chain-seal' and state in ('created', 'retry', 'active') group by state order by state`,
+       from audit_chain_boss.job where name = 'audit-chain-seal' and state in ('created', 'retry', 'active') group by state order by state`,
   );
   const backends = await pool.query<{ app: string; state: string | null; busy_s: number | null; query: string }>(
     `select application_name as app, state, round(extract(epoch from now() - state_change), 1)::float8 as busy_s, left(query, 60) as query

@@ -5,6 +5,7 @@
 // COMMIT was ever sent for it; a COMMIT that errored leaves it in doubt.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { withChainSearchPath } from '@audit-chain/db';
 import { errorKind, type Ledger } from './ledger.ts';
 import type { Random } from './random.ts';
 import { pickOrg, type SoakOrgs } from './workload.ts';
@@ -120,7 +121,7 @@ async function insertRows(client: pg.Client, org: string | null, ids: string[]):
 }
 
 async function connect(url: string, applicationName: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({ connectionString: withChainSearchPath(url), application_name: applicationName, connectionTimeoutMillis: 5000 });
   client.on('error', () => {});
   try {
     await client.connect();

@@ -2,8 +2,8 @@
 // (and beside) the verifier: links hold, checksums recompute, and the watermark
 // matches the sealed rows.
 import type pg from 'pg';
-import { GENESIS_PREV_CHECKSUM, personalDigest, rowChecksum } from '@audit-chain/chain';
-import { CANONICAL_COLUMNS, toRowContent, type CanonicalRow } from '@audit-chain/sealing';
+import { AUDIT_LOGS_V2, GENESIS_PREV_CHECKSUM, personalDigest, rowChecksum } from '@audit-chain/chain';
+import { CANONICAL_COLUMNS, toRowContent, v2ValuesOf, type CanonicalRow } from '@audit-chain/sealing';
 
 export interface ChainCheck {
   rows: number;
@@ -15,8 +15,8 @@ export interface ChainCheck {
 
 export async function checkAllChains(pool: pg.Pool): Promise<ChainCheck> {
   const rows = (
-    await pool.query<CanonicalRow & { prev_checksum: string | null; checksum: string | null; pii_digest: string | null; pii_salt: string | null; watermark_seq: string | null }>(
-      `select ${CANONICAL_COLUMNS}, a.prev_checksum, a.checksum, a.pii_digest, a.pii_salt, s.watermark_seq::text
+    await pool.query<CanonicalRow & { prev_checksum: string | null; checksum: string | null; pii_digest: string | null; pii_salt: string | null; checksum_version: number | null; watermark_seq: string | null }>(
+      `select ${CANONICAL_COLUMNS}, a.prev_checksum, a.checksum, a.pii_digest, a.pii_salt, a.checksum_version, s.watermark_seq::text
          from audit_logs a
          left join audit_chain_state s
            on coalesce(s.org_id, '00000000-0000-0000-0000-000000000000'::uuid) = coalesce(a.org_id, '00000000-0000-0000-0000-000000000000'::uuid)
@@ -38,10 +38,18 @@ export async function checkAllChains(pool: pg.Pool): Promise<ChainCheck> {
     }
     const expectedPrev = heads.get(key) ?? GENESIS_PREV_CHECKSUM;
     if (row.prev_checksum !== expectedPrev) problems.push(`${key} #${row.chain_seq}: prev_checksum got ${row.prev_checksum}, want ${expectedPrev}`);
-    const content = toRowContent(row);
-    const digest = personalDigest(content, row.pii_salt);
+    let digest: string;
+    let checksum: string;
+    if (row.checksum_version === 2) {
+      const values = v2ValuesOf(row);
+      digest = AUDIT_LOGS_V2.personalDigest(values, row.pii_salt);
+      checksum = AUDIT_LOGS_V2.checksum({ chainKey: row.org_id, chainSeq: row.chain_seq, values }, { prevChecksum: row.prev_checksum, piiDigest: digest });
+    } else {
+      const content = toRowContent(row);
+      digest = personalDigest(content, row.pii_salt);
+      checksum = rowChecksum(content, row.prev_checksum, digest);
+    }
     if (digest !== row.pii_digest) problems.push(`${key} #${row.chain_seq}: pii_digest got ${row.pii_digest}, want ${digest}`);
-    const checksum = rowChecksum(content, row.prev_checksum, digest);
     if (checksum !== row.checksum) problems.push(`${key} #${row.chain_seq}: checksum got ${row.checksum}, want ${checksum}`);
     heads.set(key, row.checksum);
   }

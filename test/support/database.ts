@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
-import { createPool, withDatabaseName, type Pool } from '@audit-chain/db';
+import { createPool, withChainSearchPath, withDatabaseName, type Pool } from '@audit-chain/db';
 import './provided-context.ts';
 
 export interface TestDatabase {
@@ -21,7 +21,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const template = inject('templateDatabase');
   const name = `audit_chain_test_${randomBytes(6).toString('hex')}`;
   await withAdmin(serverUrl, (admin) => admin.query(`create database ${name} template ${template}`));
-  const url = withDatabaseName(serverUrl, name);
+  // Our search_path in the URL itself, so psql and child processes given it find our objects too.
+  const url = withChainSearchPath(withDatabaseName(serverUrl, name));
   const pool = createPool(url, { applicationName: 'audit-chain test', max: 40 });
   afterAll(async () => {
     await pool.end();
@@ -42,7 +43,7 @@ export async function withAdmin<T>(serverUrl: string, work: (client: pg.Client) 
 
 /** A single dedicated connection (for holding a transaction open, or acting as a role). */
 export async function connect(url: string, applicationName = 'audit-chain test'): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: applicationName });
+  const client = new pg.Client({ connectionString: withChainSearchPath(url), application_name: applicationName });
   client.on('error', () => {});
   await client.connect();
   return client;

@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { checkRowContent, type StoredRow } from '@audit-chain/chain';
+import { AUDIT_LOGS_COLUMNS_V2, checkRowContent, type StoredRow } from '@audit-chain/chain';
 import { streamChainRows } from '@audit-chain/sealing';
-import { buildWorld } from './support.ts';
+import { buildWorld, sealAll } from './support.ts';
 
 const DOC = fileURLToPath(new URL('../../docs/chain-format.md', import.meta.url));
 
@@ -49,6 +49,9 @@ describe('the auditor export query of the format document', () => {
     const world = await buildWorld({ rows: 8 });
     await world.pool.query(`insert into audit_logs (org_id, actor_type, action, ip_address, details, error_message) values
       (null, 'api_key', 'odd.values', '2001:db8::/32', '{"n": 1.0, "big": 12345678901234567890, "s": "tab\\there \\\\ \\"q\\""}', '')`);
+    // Sealed under v2, which v1 could not: a BC year, which the export must not write as a CE one.
+    await world.pool.query(`insert into audit_logs (org_id, occurred_at, actor_type, action) values (null, '0001-01-01T00:00:00+15:00', 'user', 'bc.row')`);
+    await sealAll(world.pool);
     const { rows } = await world.pool.query<{ json_build_object: Exported }>(documentedQuery());
     const exported = rows.map((row) => row.json_build_object);
     expect(exported.length).toBe(Number((await world.pool.query('select count(*) from audit_logs')).rows[0].count));
@@ -83,6 +86,7 @@ describe('the auditor export query of the format document', () => {
             piiDigest: row.pii_digest,
             piiSalt: row.pii_salt,
             redacted: row.redacted,
+            v2Values: AUDIT_LOGS_COLUMNS_V2.map((column) => (row as unknown as Record<string, string | null>)[column.name]!),
           };
           expect(fromExport).toEqual(stored);
           if (stored.checksum !== null) {
@@ -91,7 +95,9 @@ describe('the auditor export query of the format document', () => {
           }
         }
       }
-      expect(checked).toBe(4 * 24);
+      const sealed = await world.pool.query<{ n: number }>('select count(*)::int as n from audit_logs where checksum is not null');
+      expect(checked).toBe(sealed.rows[0]!.n);
+      expect(checked).toBeGreaterThan(4 * 24);
     } finally {
       client.release();
     }

@@ -40,7 +40,7 @@ function loadAllRows(url: string, org: string): Promise<{ code: number | null; s
     const pg = (await import(${JSON.stringify(pgEntry)})).default;
     const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await client.connect();
-    const result = await client.query("select * from audit_logs where org_id = $1 order by chain_seq", [process.env.ORG]);
+    const result = await client.query("select * from audit_chain.audit_logs where org_id = $1 order by chain_seq", [process.env.ORG]);
     console.log(result.rows.length);
     await client.end();`;
   return new Promise((resolve, reject) => {

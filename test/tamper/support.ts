@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
-import { ed25519Signer, personalDigest, rowChecksum, type CheckpointSigner } from '@audit-chain/chain';
-import { createPool, withDatabaseName } from '@audit-chain/db';
-import { CANONICAL_COLUMNS, sealOnce, toRowContent, type CanonicalRow } from '@audit-chain/sealing';
+import { AUDIT_LOGS_V2, ed25519Signer, type CheckpointSigner } from '@audit-chain/chain';
+import { createPool, withChainSearchPath, withDatabaseName } from '@audit-chain/db';
+import { CANONICAL_COLUMNS, sealOnce, v2ValuesOf, type CanonicalRow } from '@audit-chain/sealing';
 import { DirectoryCheckpointSink, runCheckpointRound, type CheckpointSink } from '@audit-chain/verification';
 import { insertRows, newOrgId } from '../support/audit-rows.ts';
 import { withAdmin } from '../support/database.ts';
@@ -191,7 +191,7 @@ export async function checkpointSeqs(db: pg.Pool, orgId: string | null): Promise
 
 /** Runs `work` as the superuser with every user trigger off (the append-only rules included): the attacker. */
 export async function asAttacker<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'audit-chain tamper attacker' });
+  const client = new pg.Client({ connectionString: withChainSearchPath(url), application_name: 'audit-chain tamper attacker' });
   await client.connect();
   try {
     await client.query('begin');
@@ -219,15 +219,15 @@ export async function computeLinks(client: pg.Client, rowId: string, prev: strin
   const row = (
     await client.query<CanonicalRow & { pii_salt: string | null }>(`select ${CANONICAL_COLUMNS}, a.pii_salt from audit_logs a where a.id = $1::uuid`, [rowId])
   ).rows[0]!;
-  const content = toRowContent(row);
   const salt = row.pii_salt ?? randomBytes(16).toString('hex');
-  const digest = personalDigest(content, salt);
-  return { prev, checksum: rowChecksum(content, prev, digest), digest, salt };
+  const values = v2ValuesOf(row);
+  const digest = AUDIT_LOGS_V2.personalDigest(values, salt);
+  return { prev, checksum: AUDIT_LOGS_V2.checksum({ chainKey: row.org_id, chainSeq: row.chain_seq, values }, { prevChecksum: prev, piiDigest: digest }), digest, salt };
 }
 
 export async function writeLinks(client: pg.Client, rowId: string, links: Links): Promise<void> {
   await client.query(
-    `update audit_logs set prev_checksum = $2, checksum = $3, checksum_version = 1, pii_digest = $4, pii_salt = $5 where id = $1::uuid`,
+    `update audit_logs set prev_checksum = $2, checksum = $3, checksum_version = 2, pii_digest = $4, pii_salt = $5 where id = $1::uuid`,
     [rowId, links.prev, links.checksum, links.digest, links.salt],
   );
 }

@@ -8,7 +8,7 @@ import { registerAdmin } from './admin/index.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import { ApiError, handleError, notFound, sendError } from './errors.ts';
 import { isDateTime, isIpAddress, isUuid } from './formats.ts';
-import { registerJsonBody } from './json-body.ts';
+import { registerJsonBodyParser } from './json-body.ts';
 import { registerRequestLog } from './request-log.ts';
 import { registerDocs } from './routes/docs.ts';
 import { registerHealth } from './routes/health.ts';
@@ -67,7 +67,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   // Only JSON bodies: the default text/plain parser would turn a wrong content type into a 400.
   app.removeContentTypeParser('text/plain');
-  registerJsonBody(app);
+  // JSON without losing or changing anything: numbers as written, duplicate keys,
+  // invalid UTF-8, other charsets and prototype keys refused (json-body.ts).
+  registerJsonBodyParser(app);
   registerRequestLog(app);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(notFound);

@@ -3,6 +3,7 @@
 // otherwise), a lone UTF-16 surrogate (pg would store U+FFFD instead, so the row
 // would not say what the client sent), and jsonb nested deeper than the
 // server's stack allows. Walks iteratively so deep input cannot overflow ours.
+import { isLosslessNumber } from 'lossless-json';
 import type { FieldProblem } from './errors.ts';
 
 /** Deep enough for any real audit payload, far below PostgreSQL's stack limit. */
@@ -18,7 +19,7 @@ export function findUnstorableText(value: unknown, basePath: string): FieldProbl
       if (problem) problems.push({ field: item.path, problem });
       continue;
     }
-    if (typeof item.value !== 'object' || item.value === null) continue;
+    if (typeof item.value !== 'object' || item.value === null || isLosslessNumber(item.value)) continue;
     if (item.depth > MAX_DETAILS_DEPTH) {
       problems.push({ field: item.path, problem: `must not nest deeper than ${MAX_DETAILS_DEPTH} levels` });
       continue;

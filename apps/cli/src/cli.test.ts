@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, test } from 'vitest';
-import { withDatabaseName } from '@audit-chain/db';
+import { withChainSearchPath, withDatabaseName } from '@audit-chain/db';
 import { withAdmin } from '../../../test/support/database.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -162,7 +162,7 @@ describe('migrate', () => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      const recorded = await client.query<{ n: number }>('select count(*)::int as n from drizzle.__drizzle_migrations');
+      const recorded = await client.query<{ n: number }>('select count(*)::int as n from audit_chain.__drizzle_migrations');
       expect(recorded.rows[0]!.n).toBe(applied.length);
     } finally {
       await client.end();
@@ -189,7 +189,7 @@ describe('migrate', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
 
-    const client = new pg.Client({ connectionString: url });
+    const client = new pg.Client({ connectionString: withChainSearchPath(url) });
     await client.connect();
     try {
       // (retention and redactor, 0014_lifecycle_roles, keep their default names here.)

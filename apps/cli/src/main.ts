@@ -13,12 +13,13 @@ import { registerKeygen } from './commands/keygen.ts';
 import { registerLag } from './commands/lag.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerAdopt } from './commands/adopt.ts';
+import { registerAttach } from './commands/attach.ts';
 import { registerRetain } from './commands/retain.ts';
 import { registerRedact } from './commands/redact.ts';
 import { registerPartition } from './commands/partition.ts';
 import { registerResume } from './commands/resume.ts';
 
-const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen, registerLag, registerStatus, registerAdopt, registerRetain, registerRedact, registerPartition, registerResume];
+const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen, registerLag, registerStatus, registerAttach, registerAdopt, registerRetain, registerRedact, registerPartition, registerResume];
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

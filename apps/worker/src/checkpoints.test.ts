@@ -136,7 +136,7 @@ describe('scheduled verification', () => {
       AUDIT_CHAIN_KEYRING_FILE: keyring,
       AUDIT_CHAIN_VERIFY_CRON: '17 4 * * *',
     });
-    const schedules = await db.pool.query('select name, cron, timezone from pgboss.schedule where name = $1', [VERIFY_QUEUE]);
+    const schedules = await db.pool.query('select name, cron, timezone from audit_chain_boss.schedule where name = $1', [VERIFY_QUEUE]);
     expect(schedules.rows).toEqual([{ name: VERIFY_QUEUE, cron: '17 4 * * *', timezone: 'UTC' }]);
 
     await insertRows(db.pool, null, 4);
@@ -147,7 +147,7 @@ describe('scheduled verification', () => {
       );
       return pending.rows[0].n === 0;
     });
-    const boss = new PgBoss({ connectionString: db.url, max: 1 });
+    const boss = new PgBoss({ connectionString: db.url, schema: 'audit_chain_boss', max: 1 });
     await boss.start();
     try {
       await boss.send(VERIFY_QUEUE, {});

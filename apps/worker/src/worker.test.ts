@@ -105,11 +105,11 @@ describe('sealing worker', () => {
       const other = await worker(fastExpiry);
       await waitFor('pg-boss to expire the first attempt', async () => {
         // An expired attempt is put back as a retry (retry_count > 0) while the first attempt still runs.
-        const expired = await db.pool.query(`select 1 from pgboss.job where singleton_key = $1 and retry_count > 0`, [org]);
+        const expired = await db.pool.query(`select 1 from audit_chain_boss.job where singleton_key = $1 and retry_count > 0`, [org]);
         return (expired.rowCount ?? 0) > 0;
       }, 30_000);
       await waitFor('a later attempt for the same chain to run and finish while the first still waits', async () => {
-        const done = await db.pool.query(`select 1 from pgboss.job where singleton_key = $1 and state = 'completed'`, [org]);
+        const done = await db.pool.query(`select 1 from audit_chain_boss.job where singleton_key = $1 and state = 'completed'`, [org]);
         return (done.rowCount ?? 0) > 0;
       }, 30_000);
       const stillBlocked = await db.pool.query(

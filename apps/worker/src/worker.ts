@@ -13,7 +13,7 @@ import { PgBoss, type Job, type JobResult } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Config } from '@audit-chain/config';
 import { createPool } from '@audit-chain/db';
-import { ChainInvariantError, HorizonTracker, advanceHorizonAndDiscover, chainKey, chainsToSeal, sealChain } from '@audit-chain/sealing';
+import { ChainInvariantError, HorizonTracker, advanceHorizonAndDiscover, chainKey, chainsToSeal, sealAttachedTables, sealChain } from '@audit-chain/sealing';
 import { startCheckpointLoop, type CheckpointLoop } from './checkpoint-loop.ts';
 import { mapConcurrently } from './map-concurrently.ts';
 import { PollLoop } from './poll-loop.ts';
@@ -24,6 +24,9 @@ import { startVerifySchedule, type VerifySchedule } from './verify-job.ts';
 export { StoppedBeforeStartError } from './retry-unreachable.ts';
 
 export const SEAL_QUEUE = 'audit-chain-seal';
+
+/** pg-boss's tables live in a schema of ours, not its default `pgboss`, which a product may use too. */
+export const BOSS_SCHEMA = 'audit_chain_boss';
 
 export interface SealJobData {
   orgId: string | null;
@@ -67,7 +70,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const jobExpireSeconds = options.jobExpireSeconds ?? 120;
   const boss = await retryWhileUnreachable(
     async () => {
-      const candidate = new PgBoss({ connectionString: databaseUrl, application_name: 'audit-chain worker pg-boss', max: 4, useListenNotify: true, ...options.bossOptions });
+      const candidate = new PgBoss({ connectionString: databaseUrl, schema: BOSS_SCHEMA, application_name: 'audit-chain worker pg-boss', max: 4, useListenNotify: true, ...options.bossOptions });
       candidate.on('error', (error: Error) => {
         stats.recordError(error);
         log.error({ err: error }, 'pg-boss error');
@@ -98,6 +101,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   let stopping = false;
   const tracker = new HorizonTracker();
+  const driftReported = new Set<string>();
 
   const dispatch = new PollLoop({
     intervalMs: config.sealing.pollMs,
@@ -116,6 +120,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
             expireInSeconds: jobExpireSeconds,
           })),
         );
+      }
+      // Attached tables are sealed in this loop (waitMs 0: a table with an open
+      // writer is tried again next round); each chain is exclusive in the database.
+      if (!stopping) {
+        for (const table of await sealAttachedTables(pool, { batchSize: config.sealing.batchSize, waitMs: 0 })) {
+          for (const chain of table.chains) if (chain.sealed > 0) stats.recordBatch(chain.sealed, []);
+          if (table.status === 'drifted' && !driftReported.has(table.message ?? '')) {
+            driftReported.add(table.message ?? '');
+            log.error({ table: table.table }, table.message ?? 'attached table drifted');
+          }
+        }
       }
     },
     onError: (error, failures) => {

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Independent reference check of the audit-chain v1 test vectors.
+"""Independent reference check of the audit-chain test vectors (formats v1 and v2).
 
 Written from docs/chain-format.md alone, with the Python standard library only:
 its own RFC 8785 serialisation, ECMAScript number formatting and Ed25519
 verification (RFC 8032, section 6). It imports nothing from the TypeScript
 package, so a bug shared by the package and the vector generator is caught here.
 
-Usage: verify_vectors.py [FILE | -]   (default: ../test-vectors/v1.json; "-" reads stdin)
-Exit status: 0 all vectors hold, 1 some do not, 2 the file could not be read.
+Usage: verify_vectors.py [FILE | - ...]   (default: ../test-vectors/v1.json and v2.json; "-" reads stdin)
+A file with "format": 2 is checked as format v2, any other as v1.
+Exit status: 0 all vectors hold, 1 some do not, 2 a file could not be read.
 """
 import base64
 import hashlib
@@ -143,6 +144,119 @@ def row_shape_problems(row):
         if not m or int(m.group(1)) < 1:
             problems.append("%s: got %r, want YYYY-MM-DDTHH:MM:SS.ffffffZ" % (column, row[column]))
     return problems
+
+
+# --- Format v2 -----------------------------------------------------------------
+
+V2_TIMESTAMP = r"[+-]?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}"
+# The grammar docs/chain-format.md gives each encoding's text (format v2, section 2).
+V2_GRAMMAR = {
+    "timestamp with time zone": "^(infinity|-infinity|" + V2_TIMESTAMP + "Z)$",
+    "timestamp without time zone": "^(infinity|-infinity|" + V2_TIMESTAMP + ")$",
+    "date": r"^(infinity|-infinity|[+-]?\d{4,}-\d{2}-\d{2})$",
+    "bytea": r"^([0-9a-f]{2})*$",
+    "double precision": r"^[0-9a-f]{16}$",
+    "real": r"^[0-9a-f]{8}$",
+    "interval": r"^[0-9a-f]{32}$",
+    "money": r"^[0-9a-f]{16}$",
+    "uuid": r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    "boolean": r"^(true|false)$",
+    "smallint": r"^-?\d+$", "integer": r"^-?\d+$", "bigint": r"^-?\d+$",
+    "numeric": r"^(NaN|-?Infinity|-?\d+(\.\d+)?)$",
+}
+
+
+def v2_bare_type(type_text):
+    """The type without modifiers: 'timestamp(6) with time zone' -> 'timestamp with time zone'."""
+    return re.sub(r"\s+", " ", re.sub(r"\(\s*\d+(\s*,\s*-?\d+)?\s*\)", "", type_text)).strip()
+
+
+def v2_personal_digest_input(columns, values, salt):
+    members = {c["name"]: [c["type"], v] for c, v in zip(columns, values) if c["personal"]}
+    return jcs({"v": 2, "salt": salt, "columns": members})
+
+
+def v2_checksum_input(case, prev_checksum, pii_digest):
+    columns, values = case["columns"], case["values"]
+    return jcs({
+        "v": 2,
+        "chain_key": case["chain_key"],
+        "chain_seq": case["chain_seq"],
+        "columns": {c["name"]: [c["type"], v] for c, v in zip(columns, values) if not c["personal"]},
+        "personal_columns": {c["name"]: c["type"] for c in columns if c["personal"]},
+        "pii_digest": pii_digest,
+        "prev_checksum": prev_checksum,
+    })
+
+
+def check_v2_encodings(vectors, fail):
+    for index, case in enumerate(vectors.get("encodings", [])):
+        name = "encoding %d (%s %s)" % (index, case["type"], case["literal"])
+        text = case["text"]
+        if text is not None and not isinstance(text, str):
+            fail(name, "text: got %r, want a string or null" % (text,))
+            continue
+        grammar = V2_GRAMMAR.get(v2_bare_type(case["type"]))
+        if grammar and not re.match(grammar, text):
+            fail(name, "text %r does not match the grammar %s" % (text, grammar))
+
+
+def check_v2_rows(vectors, fail):
+    by_name = {}
+    for case in vectors.get("rows", []):
+        name = case["name"]
+        by_name[name] = case
+        columns, values = case["columns"], case["values"]
+        names = [c["name"] for c in columns]
+        if len(set(names)) != len(names) or len(values) != len(columns):
+            fail(name, "columns: names must be unique and one value per column")
+            continue
+        if any(v is not None and not isinstance(v, str) for v in values):
+            fail(name, "values: every value must be a string or null")
+        if not re.match(r"^[1-9]\d*$", case["chain_seq"]):
+            fail(name, "chain_seq: got %r, want decimal digits without leading zeros" % case["chain_seq"])
+        if case.get("checksum_version") != 2:
+            fail(name, "checksum_version: got %r, want 2" % case.get("checksum_version"))
+        if case["redacted"]:
+            kept = [c["name"] for c, v in zip(columns, values) if c["personal"] and v is not None]
+            if kept or case["pii_salt"] is not None:
+                fail(name, "redacted row still has %s" % (kept + (["pii_salt"] if case["pii_salt"] else [])))
+            original = case.get("before_redaction")
+            digest_values, salt = (original["values"], original["pii_salt"]) if original else (None, None)
+            if original is None:
+                fail(name, "redacted row without before_redaction: its pii_digest cannot be checked")
+            elif any(o != v for c, o, v in zip(columns, original["values"], values) if not c["personal"]):
+                fail(name, "before_redaction changes a value that is not personal")
+        else:
+            digest_values, salt = values, case["pii_salt"]
+        if digest_values is not None:
+            if not re.match(r"^[0-9a-f]{32}$", salt or ""):
+                fail(name, "pii_salt: got %r, want 32 lowercase hex digits" % salt)
+            text = v2_personal_digest_input(columns, digest_values, salt)
+            if text != case["personal_digest_input"]:
+                fail(name, "personal_digest_input:\n   got  %s\n   want %s" % (case["personal_digest_input"], text))
+            if sha256_hex(text) != case["pii_digest"]:
+                fail(name, "pii_digest: got %s, want %s" % (case["pii_digest"], sha256_hex(text)))
+        text = v2_checksum_input(case, case["prev_checksum"], case["pii_digest"])
+        if text != case["checksum_input"]:
+            fail(name, "checksum_input:\n   got  %s\n   want %s" % (case["checksum_input"], text))
+        if sha256_hex(text) != case["checksum"]:
+            fail(name, "checksum: got %s, want %s" % (case["checksum"], sha256_hex(text)))
+    for chain in vectors.get("chains", []):
+        name = "chain " + chain["name"]
+        prev, last_seq, key = GENESIS, 0, None
+        for position, row_name in enumerate(chain["rows"]):
+            case = by_name[row_name]
+            if position > 0 and case["chain_key"] != key:
+                fail(name, "%s: chain_key %r, want %r" % (row_name, case["chain_key"], key))
+            key = case["chain_key"]
+            if int(case["chain_seq"]) <= last_seq:
+                fail(name, "%s: chain_seq not increasing" % row_name)
+            if case["prev_checksum"] != prev:
+                fail(name, "%s: prev_checksum %s, want %s" % (row_name, case["prev_checksum"], prev))
+            prev, last_seq = case["checksum"], int(case["chain_seq"])
+        if chain["head_checksum"] != prev or chain["sealed_count"] != str(len(chain["rows"])):
+            fail(name, "head: got %s (%s rows), want %s (%d rows)" % (chain["head_checksum"], chain["sealed_count"], prev, len(chain["rows"])))
 
 
 # --- Ed25519 verification (RFC 8032, section 6) --------------------------------
@@ -347,34 +461,50 @@ def check_checkpoints(vectors, fail):
             fail(name, "got valid, want rejected")
 
 
-def main(argv):
-    path = argv[1] if len(argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test-vectors", "v1.json")
-    try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
-        vectors = json.loads(text)
-    except (OSError, ValueError) as error:
-        print("cannot read vectors: %s" % error, file=sys.stderr)
-        return 2
-    if not _ed25519_self_test():
-        print("Ed25519 self-test failed", file=sys.stderr)
-        return 2
+def check_file(path, text):
+    vectors = json.loads(text)
     failures = []
 
     def fail(name, message):
         failures.append("%s: %s" % (name, message))
 
     try:
-        by_name = check_rows(vectors, fail)
-        check_chains(vectors, by_name, fail)
-        check_checkpoints(vectors, fail)
-    except (KeyError, TypeError, ValueError) as error:
+        if vectors.get("format") == 2:
+            check_v2_encodings(vectors, fail)
+            check_v2_rows(vectors, fail)
+            summary = "%d encodings, %d row vectors, %d chains" % (
+                len(vectors.get("encodings", [])), len(vectors.get("rows", [])), len(vectors.get("chains", [])))
+        else:
+            by_name = check_rows(vectors, fail)
+            check_chains(vectors, by_name, fail)
+            check_checkpoints(vectors, fail)
+            summary = "%d row vectors, %d chains, %d checkpoints" % (
+                len(vectors.get("rows", [])), len(vectors.get("chains", [])), len(vectors.get("checkpoints", [])))
+    except (KeyError, TypeError, ValueError, IndexError) as error:
         fail("vectors", "malformed: %r" % (error,))
+        summary = "malformed"
     for failure in failures:
         print("FAIL " + failure)
-    print("%s: %d row vectors, %d chains, %d checkpoints, %d failures" % (
-        "ok" if not failures else "FAILED", len(vectors.get("rows", [])), len(vectors.get("chains", [])),
-        len(vectors.get("checkpoints", [])), len(failures)))
-    return 1 if failures else 0
+    print("%s: %s, %d failures (%s)" % ("ok" if not failures else "FAILED", summary, len(failures), path))
+    return not failures
+
+
+def main(argv):
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test-vectors")
+    paths = argv[1:] or [os.path.join(here, "v1.json"), os.path.join(here, "v2.json")]
+    texts = []
+    try:
+        for path in paths:
+            texts.append((path, sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()))
+            json.loads(texts[-1][1])
+    except (OSError, ValueError) as error:
+        print("cannot read vectors: %s" % error, file=sys.stderr)
+        return 2
+    if not _ed25519_self_test():
+        print("Ed25519 self-test failed", file=sys.stderr)
+        return 2
+    results = [check_file("stdin" if path == "-" else os.path.basename(path), text) for path, text in texts]
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":

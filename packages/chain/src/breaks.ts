@@ -24,6 +24,8 @@ export const BREAK_KINDS = [
   'checkpoint_signature_invalid',
   /** A checkpoint signed by a key id not in the keyring, or outside that key's validity window. */
   'checkpoint_key_unknown',
+  /** The sealer halted the chain (a broken invariant or evidence of tampering): rows after its watermark are not sealed until an operator acts. */
+  'chain_halted',
 ] as const;
 
 export type BreakKind = (typeof BREAK_KINDS)[number];

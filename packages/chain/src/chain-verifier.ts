@@ -3,9 +3,9 @@
 // Every row that carries links is checked; rows above the watermark without
 // links are pending and only counted. See docs/chain-format.md, "Verifying a chain".
 import type { ChainBreak } from './breaks.ts';
-import { CHECKSUM_VERSION, GENESIS_PREV_CHECKSUM } from './canonical.ts';
+import { GENESIS_PREV_CHECKSUM } from './canonical.ts';
 import { assertCheckpointBody, type CheckpointBody } from './checkpoint.ts';
-import { checkRowContent, recomputeChecksum, type StoredRow } from './row-check.ts';
+import { checkRowContent, KNOWN_CHECKSUM_VERSIONS, recomputeChecksum, type StoredRow } from './row-check.ts';
 import { HEX64 } from './row-validation.ts';
 
 /** The chain's row in the database's chain state table, read before the rows. */
@@ -162,8 +162,9 @@ export class ChainVerifier {
       return breaks;
     }
     let contentBreak: ChainBreak | null = null;
-    if (row.checksumVersion !== CHECKSUM_VERSION) {
-      contentBreak = this.breakAt(row, 'unknown_version', String(CHECKSUM_VERSION), String(row.checksumVersion), `checksum_version ${row.checksumVersion} is not one this verifier knows (${CHECKSUM_VERSION}): the row's content is not checked, only its link`);
+    if (row.checksumVersion === null || !KNOWN_CHECKSUM_VERSIONS.includes(row.checksumVersion)) {
+      const known = KNOWN_CHECKSUM_VERSIONS.join(' or ');
+      contentBreak = this.breakAt(row, 'unknown_version', known, String(row.checksumVersion), `checksum_version ${row.checksumVersion} is not one this verifier knows (${known}): the row's content is not checked, only its link`);
     } else {
       const problem = checkRowContent(row);
       // A row moved in from another chain also breaks this chain's link (unless it

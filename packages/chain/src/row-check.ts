@@ -1,6 +1,12 @@
-// Checks one sealed row of format v1 against its stored chain values: the
-// salted digest of its personal fields (unless redacted) and its checksum.
+// Checks one sealed audit_logs row against its stored chain values, under the
+// format its checksum_version names (1 or 2): the salted digest of its personal
+// fields (unless redacted) and its checksum.
+import { AUDIT_LOGS_ORG_INDEX, AUDIT_LOGS_V2 } from './audit-logs-v2.ts';
 import { CanonicalFormError, personalDigest, rowChecksum, type RowContent } from './canonical.ts';
+import { checkRowV2 } from './format-v2/seal-v2.ts';
+
+/** The checksum versions this verifier knows. */
+export const KNOWN_CHECKSUM_VERSIONS: readonly number[] = [1, 2];
 
 /** A row as stored: its content, its chain columns, and whether its personal data was erased. */
 export interface StoredRow extends RowContent {
@@ -12,6 +18,8 @@ export interface StoredRow extends RowContent {
   piiSalt: string | null;
   /** The personal fields and pii_salt were erased on purpose; pii_digest is kept and trusted as stored. */
   redacted: boolean;
+  /** Format v2 texts of AUDIT_LOGS_COLUMNS_V2, in that order (needed for checksum_version 2). */
+  v2Values?: readonly (string | null)[] | null;
 }
 
 export interface ContentProblem {
@@ -59,11 +67,28 @@ function personalProblem(row: StoredRow): Omit<ContentProblem, 'part'> | null {
 
 /** The checksum computed from the row's content with the given org_id, or a CanonicalFormError. */
 export function recomputeChecksum(row: StoredRow, orgId: string | null): string {
+  if (row.checksumVersion === 2) {
+    const values = [...v2ValuesOf(row)];
+    values[AUDIT_LOGS_ORG_INDEX] = orgId;
+    return AUDIT_LOGS_V2.checksum({ chainKey: orgId, chainSeq: row.chainSeq, values }, { prevChecksum: row.prevChecksum as string, piiDigest: row.piiDigest as string });
+  }
   return rowChecksum(orgId === row.orgId ? row : { ...row, orgId }, row.prevChecksum as string, row.piiDigest as string);
 }
 
 /** null when the row's stored pii_digest and checksum both hold for its content. */
 export function checkRowContent(row: StoredRow): ContentProblem | null {
+  if (row.checksumVersion === 2) {
+    return checkRowV2(AUDIT_LOGS_V2, {
+      chainKey: row.orgId,
+      chainSeq: row.chainSeq,
+      values: v2ValuesOf(row),
+      prevChecksum: row.prevChecksum as string,
+      checksum: row.checksum as string,
+      piiDigest: row.piiDigest,
+      piiSalt: row.piiSalt,
+      redacted: row.redacted,
+    });
+  }
   const personal = personalProblem(row);
   let recomputed: string;
   try {
@@ -81,4 +106,9 @@ export function checkRowContent(row: StoredRow): ContentProblem | null {
     };
   }
   return personal ? { part: 'personal', ...personal } : null;
+}
+
+function v2ValuesOf(row: StoredRow): readonly (string | null)[] {
+  if (!row.v2Values) throw new CanonicalFormError(`chain_seq ${row.chainSeq}: a checksum_version 2 row was read without its format v2 values`);
+  return row.v2Values;
 }

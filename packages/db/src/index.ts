@@ -8,3 +8,4 @@ export * from './embedded.ts';
 export * from './errors.ts';
 export * from './url.ts';
 export * from './sql.ts';
+export * from './chain-schema.ts';

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { withChainSearchPath } from './chain-schema.ts';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -15,7 +16,7 @@ export interface PoolOptions {
 
 export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: databaseUrl,
+    connectionString: withChainSearchPath(databaseUrl),
     application_name: options.applicationName,
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,

@@ -3,6 +3,11 @@
 // drizzle-kit generates table DDL from.
 import { sql } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
+import { CHAIN_SCHEMA } from './chain-schema.ts';
+
+/** Every table of ours lives in our own schema (chain-schema.ts). */
+const chainSchema = pgSchema(CHAIN_SCHEMA);
+const pgTable = chainSchema.table;
 import {
   bigint,
   check,
@@ -10,7 +15,7 @@ import {
   inet,
   integer,
   jsonb,
-  pgTable,
+  pgSchema,
   smallint,
   text,
   timestamp,

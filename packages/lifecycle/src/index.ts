@@ -7,3 +7,6 @@ export * from './adoption/plan.ts';
 export * from './adoption/adopt.ts';
 export * from './partitioning/partitions.ts';
 export * from './partitioning/convert.ts';
+export * from './attach/inspect.ts';
+export * from './attach/plan.ts';
+export * from './attach/attach.ts';

@@ -6,3 +6,4 @@ export * from './rows.ts';
 export * from './seal-chain.ts';
 export * from './seal-round.ts';
 export * from './read-chain.ts';
+export * from './attached-tables.ts';

@@ -6,7 +6,7 @@
 // the index already returns chain_seq order and would sort the whole range.
 import { GENESIS_PREV_CHECKSUM } from '@audit-chain/chain';
 import { orgMatch, type Query } from '@audit-chain/db';
-import { CANONICAL_COLUMNS } from './rows.ts';
+import { CANONICAL_COLUMNS, PENDING_COLUMNS_V2 } from './rows.ts';
 
 export function lockChainState(orgId: string | null): Query {
   const values: unknown[] = [];
@@ -23,10 +23,11 @@ export function chainStateExists(orgId: string | null): Query {
   return { text: `select 1 from audit_chain_state where ${orgMatch('org_id', orgId, values)}`, values };
 }
 
-export function readPendingRows(orgId: string | null, afterSeq: bigint, upToSeq: bigint, limit: number): Query {
+/** The next pending rows, read for the given format version's canonical form. */
+export function readPendingRows(orgId: string | null, afterSeq: bigint, upToSeq: bigint, limit: number, formatVersion: 1 | 2 = 2): Query {
   const values: unknown[] = [afterSeq.toString(), upToSeq.toString(), limit];
   return {
-    text: `select ${CANONICAL_COLUMNS}, a.checksum is not null as has_chain_values
+    text: `select ${formatVersion === 2 ? PENDING_COLUMNS_V2 : CANONICAL_COLUMNS}, a.checksum is not null as has_chain_values
              from audit_logs a
             where ${orgMatch('a.org_id', orgId, values)} and a.chain_seq > $1 and a.chain_seq <= $2
             order by a.org_id, a.chain_seq

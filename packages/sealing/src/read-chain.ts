@@ -4,7 +4,7 @@
 // chain state and the rows come from the same snapshot.
 import type pg from 'pg';
 import type { StoredRow } from '@audit-chain/chain';
-import { CANONICAL_COLUMNS, CHAIN_COLUMNS, toRowContent, type CanonicalRow } from './rows.ts';
+import { CANONICAL_COLUMNS, CHAIN_COLUMNS, toRowContent, v2ValuesOf, type CanonicalRow } from './rows.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -29,6 +29,7 @@ export function toStoredRow(row: StoredDbRow): StoredRow {
     // Only the marker makes a row redacted: a row whose personal fields or salt
     // were erased without it is reported by verification.
     redacted: row.redacted,
+    v2Values: v2ValuesOf(row),
   };
 }
 
@@ -65,13 +66,17 @@ export interface ChainStateRow {
   watermarkSeq: string;
   headChecksum: string | null;
   sealedCount: string;
+  /** Set when the sealer halted the chain (and why): verification reports it as a break. */
+  haltedAt: string | null;
+  haltedReason: string | null;
 }
 
 /** Every chain the database knows of: those with a state row (discovered ones all have one). */
 export async function listChainStates(db: Queryable, orgId?: string | null): Promise<ChainStateRow[]> {
   const filter = orgId === undefined ? '' : orgId === null ? 'where org_id is null' : 'where org_id = $1::uuid';
-  const result = await db.query<{ org_id: string | null; watermark_seq: string; head_checksum: string | null; sealed_count: string }>(
-    `select org_id::text, watermark_seq::text, head_checksum, sealed_count::text
+  const result = await db.query<{ org_id: string | null; watermark_seq: string; head_checksum: string | null; sealed_count: string; halted_at: string | null; halted_reason: string | null }>(
+    `select org_id::text, watermark_seq::text, head_checksum, sealed_count::text,
+            to_char(halted_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as halted_at, halted_reason
        from audit_chain_state ${filter}
       order by org_id nulls first`,
     orgId === undefined || orgId === null ? [] : [orgId],
@@ -81,6 +86,8 @@ export async function listChainStates(db: Queryable, orgId?: string | null): Pro
     watermarkSeq: row.watermark_seq,
     headChecksum: row.head_checksum,
     sealedCount: row.sealed_count,
+    haltedAt: row.halted_at,
+    haltedReason: row.halted_reason,
   }));
 }
 

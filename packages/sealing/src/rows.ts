@@ -1,20 +1,39 @@
 // How audit rows are read for hashing: every value in its canonical text form,
 // produced by PostgreSQL itself so that no session setting (TimeZone, DateStyle)
 // and no JavaScript Date rounding can change the bytes (docs/chain-format.md).
-import type { RowContent } from '@audit-chain/chain';
+import { AUDIT_LOGS_COLUMNS_V2, selectListV2, valueSql, valuesFromResult, type RowContent, type RowV2 } from '@audit-chain/chain';
 
 /**
- * UTC, microseconds. to_char prints 1 BC as year 0001, so a BC timestamp gets a
- * suffix that the canonical form refuses: such a row halts its chain instead of
- * being hashed as the wrong year.
+ * UTC, microseconds, as format v2 writes a timestamptz (the same text as v1 for
+ * years 0001-9999). A year v1 cannot hash (BC, after 9999, infinity) gets a text
+ * v1's canonical form refuses, so such a row is never hashed as the wrong year
+ * under v1; v2 hashes it exactly.
  */
 function canonicalTimestamp(column: string): string {
-  return `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-    || case when ${column} < '0001-01-01 00:00:00+00' then ' BC' else '' end`;
+  return valueSql(column, 'timestamp with time zone');
 }
 
-/** Select list over `audit_logs a` giving the canonical content of a row. */
-export const CANONICAL_COLUMNS = `
+/** Select list over `audit_logs a` giving the format v2 texts of a row's covered columns, as v2_0, v2_1, ... */
+export const CANONICAL_COLUMNS_V2 = selectListV2(AUDIT_LOGS_COLUMNS_V2, 'a', 'v2_');
+
+/** What the sealer reads of a pending row under format v2. */
+export const PENDING_COLUMNS_V2 = `a.org_id::text as org_id, a.chain_seq::text as chain_seq, ${CANONICAL_COLUMNS_V2}`;
+
+/** The format v2 values read with CANONICAL_COLUMNS_V2. */
+export function v2ValuesOf(row: object): (string | null)[] {
+  return valuesFromResult(row as Record<string, unknown>, AUDIT_LOGS_COLUMNS_V2.length, 'v2_');
+}
+
+/** A pending row read with PENDING_COLUMNS_V2, as format v2 hashes it (chain key: org_id). */
+export function toRowV2(row: { org_id: string | null; chain_seq: string }): RowV2 {
+  return { chainKey: row.org_id, chainSeq: row.chain_seq, values: v2ValuesOf(row) };
+}
+
+/**
+ * Select list over `audit_logs a` giving the canonical content of a row under both
+ * formats (v1 members, then the v2 texts), for reading sealed rows of either version.
+ */
+export const CANONICAL_COLUMNS = `${CANONICAL_COLUMNS_V2},
   a.id::text as id,
   a.org_id::text as org_id,
   a.chain_seq::text as chain_seq,

@@ -5,7 +5,7 @@
 // none of it.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { CanonicalFormError, CHECKSUM_VERSION, sealBatch, type ChainLink } from '@audit-chain/chain';
+import { AUDIT_LOGS_V2, CanonicalFormError, CHECKSUM_VERSION, FORMAT_V2, sealBatch, sealRowsV2, type ChainLink } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
 import { ChainInvariantError } from './errors.ts';
 import { readSequenceHead } from './horizon.ts';
@@ -22,7 +22,7 @@ import {
   readPendingRows,
   writeLinks,
 } from './queries.ts';
-import { toRowContent, type CanonicalRow } from './rows.ts';
+import { toRowContent, toRowV2, type CanonicalRow } from './rows.ts';
 
 export interface SealChainOptions {
   batchSize: number;
@@ -31,6 +31,8 @@ export interface SealChainOptions {
   /** How far below the watermark each batch looks for an unsealed row. */
   lateRowWindow?: bigint;
   newSalt?: () => string;
+  /** The format new rows are sealed under: 2 (default), or 1 (kept for comparisons such as the benchmark). */
+  formatVersion?: 1 | 2;
   /** Called between batches; returning true stops after the current batch (shutdown). */
   shouldStop?: () => boolean;
   /** Called after each committed batch with the rows' insert-to-sealed latencies in ms. */
@@ -99,8 +101,9 @@ async function sealOneBatch(client: pg.PoolClient, orgId: string | null, options
   const { discoveredSeq } = await getProgress(client);
   await checkInvariants(client, orgId, watermark, state.head_checksum, options.lateRowWindow ?? 1_000n);
 
+  const formatVersion = options.formatVersion ?? FORMAT_V2;
   const rows = (await client.query<CanonicalRow & { has_chain_values: boolean }>(
-    readPendingRows(orgId, watermark, discoveredSeq, options.batchSize),
+    readPendingRows(orgId, watermark, discoveredSeq, options.batchSize, formatVersion),
   )).rows;
   if (rows.length === 0) return { status: 'caught_up', sealed: 0, watermark, overwritten: 0 };
 
@@ -111,15 +114,20 @@ async function sealOneBatch(client: pg.PoolClient, orgId: string | null, options
   }
 
   let links: ChainLink[];
+  const newSalt = options.newSalt ?? defaultSalt;
   try {
-    links = sealBatch({ headChecksum: state.head_checksum, rows: rows.map(toRowContent), newSalt: options.newSalt ?? defaultSalt });
+    links =
+      formatVersion === FORMAT_V2
+        ? sealRowsV2(AUDIT_LOGS_V2, { headChecksum: state.head_checksum, rows: rows.map(toRowV2), newSalt })
+        : sealBatch({ headChecksum: state.head_checksum, rows: rows.map(toRowContent), newSalt });
   } catch (error) {
-    // A row the canonical form cannot represent (e.g. a BC timestamp) must not be skipped or hashed wrong.
+    // A row the canonical form cannot represent must not be skipped or hashed wrong. Under
+    // v2 every value PostgreSQL stores has a canonical text, so this is a broken invariant.
     if (error instanceof CanonicalFormError) throw new ChainInvariantError(orgId, `a pending row has no canonical form: ${error.message}`);
     throw error;
   }
   const written = await client.query<{ latency_ms: number }>(
-    writeLinks(orgId, CHECKSUM_VERSION, {
+    writeLinks(orgId, formatVersion === FORMAT_V2 ? FORMAT_V2 : CHECKSUM_VERSION, {
       chainSeqs: links.map((link) => link.chainSeq),
       prevChecksums: links.map((link) => link.prevChecksum),
       checksums: links.map((link) => link.checksum),

@@ -51,6 +51,8 @@ export interface SealOnceOptions {
   /** How long to wait for open audit writers to finish before sealing what is safe already. */
   waitMs: number;
   pollMs: number;
+  /** Format new rows are sealed under (default 2); 1 only for comparisons and tests of v1 chains. */
+  formatVersion?: 1 | 2;
   onChain?: (result: SealChainResult) => void;
 }
 
@@ -79,7 +81,7 @@ export async function sealOnce(pool: pg.Pool, options: SealOnceOptions): Promise
   const broken: ChainInvariantError[] = [];
   for (const chain of await chainsToSeal(pool, Number.MAX_SAFE_INTEGER)) {
     try {
-      const result = await sealChain(pool, chain.orgId, { batchSize: options.batchSize });
+      const result = await sealChain(pool, chain.orgId, { batchSize: options.batchSize, formatVersion: options.formatVersion });
       chains.push(result);
       options.onChain?.(result);
     } catch (error) {

@@ -13,3 +13,4 @@ export * from './verify-chains.ts';
 export * from './webhook-sink.ts';
 export * from './format-report.ts';
 export * from './resume-chain.ts';
+export * from './verify-attached.ts';

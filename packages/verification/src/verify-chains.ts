@@ -91,6 +91,11 @@ export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Pr
       ? [...allOrgIds].sort((a, b) => (a === null ? -1 : b === null ? 1 : a < b ? -1 : a > b ? 1 : 0))
       : [options.orgId];
   if (options.orgId !== undefined && !allOrgIds.has(options.orgId)) {
+    // A chain named on purpose that the database has never heard of is a mistake (a typo'd
+    // --org), not a clean result: "no breaks" would vouch for rows that do not exist.
+    if (!(await chainHasRows(pool, options.orgId))) {
+      throw new VerifyRunError(`unknown chain ${chainId(options.orgId)}: no audit rows, no chain state and no trusted checkpoint`);
+    }
     report.warnings.push(`chain ${chainId(options.orgId)} has no chain state and no trusted checkpoint: nothing of it is sealed`);
   }
   const stateOf = new Map(states.map((state) => [chainId(state.orgId), state]));
@@ -129,6 +134,16 @@ export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Pr
   return report;
 }
 
+async function chainHasRows(pool: pg.Pool, orgId: string | null): Promise<boolean> {
+  const result = await pool.query<{ found: boolean }>(
+    orgId === null
+      ? 'select exists (select 1 from audit_logs where org_id is null) as found'
+      : 'select exists (select 1 from audit_logs where org_id = $1::uuid) as found',
+    orgId === null ? [] : [orgId],
+  );
+  return result.rows[0]!.found;
+}
+
 interface OneChainOptions {
   checkpoints: readonly CheckpointBody[];
   checkpointBreaks: readonly RunBreak[];
@@ -163,6 +178,17 @@ async function verifyOneChain(pool: pg.Pool, orgId: string | null, options: OneC
     await client.query('set local enable_bitmapscan = off');
     await client.query('set local enable_seqscan = off');
     const [state] = await listChainStates(client, orgId);
+    if (state?.haltedAt) {
+      onBreak({
+        kind: 'chain_halted',
+        orgId,
+        chainSeq: state.watermarkSeq,
+        rowId: null,
+        expected: 'not halted',
+        found: `halted at ${state.haltedAt}`,
+        message: `the sealer halted this chain at ${state.haltedAt} (${state.haltedReason ?? 'no reason recorded'}): rows after the watermark are not sealed until an operator acts`,
+      });
+    }
     const snapshot = stateSnapshot(orgId, state, options.checkpoints, onBreak);
     // Against a stand-in state the verifier's head checks would only repeat that the state is gone.
     const standIn = state === undefined && snapshot !== EMPTY_STATE;

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { withTransaction, type Pool } from '@audit-chain/db';
 import type { AuditEventInput } from '../event-schema.ts';
+import { stringifyJson } from '../json-body.ts';
 import { isoTimestamp, type Statement } from './sql.ts';
 
 export interface CreatedEvent {
@@ -40,7 +41,7 @@ export function insertAuditEventsStatement(events: (AuditEventInput & { id: stri
     const cells = COLUMNS.map((column) => {
       const value = event[column];
       if (value === undefined && DEFAULTED.has(column)) return 'DEFAULT';
-      values.push(column === 'details' && value != null ? JSON.stringify(value) : (value ?? null));
+      values.push(column === 'details' && value != null ? stringifyJson(value) : (value ?? null));
       return `$${values.length}`;
     });
     return `(${cells.join(', ')})`;

@@ -1,7 +1,7 @@
 // audit-chain migrate: applies pending migrations from drizzle/. Safe to run
 // from several processes at once (packages/db/src/migrate.ts).
 import pg from 'pg';
-import { migrate, type RoleNames } from '@audit-chain/db';
+import { migrate, withChainSearchPath, type RoleNames } from '@audit-chain/db';
 import type { RegisterCommand } from '../context.ts';
 
 export const registerMigrate: RegisterCommand = (program, context) => {
@@ -36,7 +36,7 @@ audit_chain_roles; later runs keep the recorded names.`,
 /** Configured role names that differ from the ones this database recorded (and therefore uses). */
 async function roleMismatches(url: string, wanted: RoleNames): Promise<string[]> {
   if (Object.values(wanted).every((name) => !name)) return [];
-  const client = new pg.Client({ connectionString: url, application_name: 'audit-chain migrate' });
+  const client = new pg.Client({ connectionString: withChainSearchPath(url), application_name: 'audit-chain migrate' });
   await client.connect();
   try {
     const recorded = await client.query<{ kind: keyof RoleNames; role_name: string }>('select kind, role_name from audit_chain_roles');

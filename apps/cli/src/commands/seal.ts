@@ -3,7 +3,7 @@
 // chain in the database).
 import { InvalidArgumentError } from 'commander';
 import { createPool } from '@audit-chain/db';
-import { chainKey, sealOnce } from '@audit-chain/sealing';
+import { chainKey, sealAttachedTables, sealOnce } from '@audit-chain/sealing';
 import type { RegisterCommand } from '../context.ts';
 
 function positiveInt(value: string): number {
@@ -46,8 +46,16 @@ transactions stay pending and are listed), 1 when a chain's invariant is broken
             `held back by pid ${holder.pid ?? 'prepared'} (${holder.applicationName || 'no application name'}, ${holder.state ?? 'prepared'}, open ${since})`,
           );
         }
+        // Attached tables (audit-chain attach): each chain named by its table and chain key.
+        const attached = await sealAttachedTables(pool, { batchSize: options.batchSize ?? context.config().sealing.batchSize, waitMs: options.waitMs });
+        for (const table of attached) {
+          for (const chain of table.chains) context.out(`sealed ${chain.sealed} rows of ${chain.label} (watermark ${chain.watermark})`);
+          if (table.message) context.warn(table.message);
+        }
         for (const error of result.broken) context.warn(`broken invariant, chain halted: ${error.message}`);
         if (result.broken.length > 0) throw new Error(`${result.broken.length} chain(s) halted on a broken invariant`);
+        const drifted = attached.filter((table) => table.status === 'drifted');
+        if (drifted.length > 0) throw new Error(`${drifted.length} attached table(s) not sealed: their columns changed (see above)`);
       } finally {
         await pool.end();
       }

@@ -5,7 +5,7 @@
 import { CommanderError, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { createPool } from '@audit-chain/db';
-import { checkpointSourcesFromConfig, describeReport, keyringFromConfig, reportJson, runVerification, type RecordedRunReport } from '@audit-chain/verification';
+import { checkpointSourcesFromConfig, describeReport, keyringFromConfig, reportJson, runVerification, verifyAttachedTables, type AttachedVerifyReport, type RecordedRunReport } from '@audit-chain/verification';
 import type { CliContext, RegisterCommand } from '../context.ts';
 import { CliError, ExitCodeError } from '../errors.ts';
 
@@ -72,17 +72,38 @@ Exit status: 0 no breaks, 1 breaks found (listed), 2 could not run.`,
     )
     .action(async (options: VerifyOptions) => {
       let report: RecordedRunReport;
+      let attached: AttachedVerifyReport | null = null;
       try {
         report = await verify(context, options);
+        // Attached tables' chains (format v2), unless one audit_logs chain was asked for.
+        if (options.org === undefined) attached = await verifyAttached(context);
       } catch (error) {
         throw new ExitCodeError(2, error);
       }
       for (const warning of report.warnings) context.warn(warning);
-      if (options.json) context.out(JSON.stringify(reportJson(report), null, 2));
-      else for (const line of describeReport(report)) context.out(line);
-      if (!report.ok) throw new CliError(`verification found ${report.breakCount} break${report.breakCount === 1 ? '' : 's'}`, { exitCode: 1 });
+      if (options.json) context.out(JSON.stringify({ ...reportJson(report), attached }, null, 2));
+      else for (const line of [...describeReport(report), ...describeAttached(attached)]) context.out(line);
+      const breaks = report.breakCount + (attached?.breaks.length ?? 0);
+      if (breaks > 0) throw new CliError(`verification found ${breaks} break${breaks === 1 ? '' : 's'}`, { exitCode: 1 });
     });
 };
+
+async function verifyAttached(context: CliContext): Promise<AttachedVerifyReport> {
+  const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain verify', max: 2 });
+  try {
+    return await verifyAttachedTables(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
+function describeAttached(report: AttachedVerifyReport | null): string[] {
+  if (!report) return [];
+  return [
+    ...report.chains.map((chain) => `${chain.chain}: ${chain.rows} rows, ${chain.sealed} sealed, ${chain.pending} pending`),
+    ...report.breaks.map((found) => `break ${found.kind} in ${found.chain}${found.chainSeq ? ` at chain_seq ${found.chainSeq}` : ''}: ${found.message}`),
+  ];
+}
 
 async function verify(context: CliContext, options: VerifyOptions): Promise<RecordedRunReport> {
   const config = context.config();

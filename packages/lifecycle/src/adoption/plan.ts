@@ -88,11 +88,11 @@ export async function readLegacyTable(db: Queryable, name: string): Promise<{ sc
   const { schema, table } = splitTableName(name);
   const found = await db.query<{ oid: string; schema: string; relkind: string }>(
     `select c.oid::text, n.nspname as schema, c.relkind::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.relname = $1 and ($2::text is null and n.nspname = current_schema() or n.nspname = $2)`,
+      where c.relname = $1 and ($2::text is null and c.oid = to_regclass(quote_ident($1)) or n.nspname = $2)`,
     [table, schema],
   );
   const relation = found.rows[0];
-  if (!relation) throw new LifecycleError(`--table: no table ${name} in ${schema ?? 'the current schema'}`);
+  if (!relation) throw new LifecycleError(`--table: no table ${name} in ${schema ?? 'the search path'}`);
   if (relation.relkind !== 'r') throw new LifecycleError(`--table: ${name} is not a plain table (relkind ${relation.relkind})`);
   const columns = await db.query<{ name: string; type: string; not_null: boolean }>(
     `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, a.attnotnull as not_null
