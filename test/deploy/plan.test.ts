@@ -2,6 +2,7 @@
 // the machine, and how it judges `audit-chain verify --json`.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   aptMirror,
@@ -52,6 +53,22 @@ describe('qualifiedImage and standInFor', () => {
     expect(qualifiedImage('bitnami/postgresql:17')).toBe('docker.io/bitnami/postgresql:17');
     expect(qualifiedImage('localhost/x:1')).toBe('localhost/x:1');
     expect(qualifiedImage('registry.example:5000/a/b')).toBe('registry.example:5000/a/b:latest');
+  });
+
+  it('is idempotent, keeps the tag and always names a registry (property)', () => {
+    const part = fc.stringMatching(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/);
+    const tag = fc.option(fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}$/), { nil: undefined });
+    const registry = fc.option(fc.constantFrom('localhost', 'quay.io', 'registry.example:5000'), { nil: undefined });
+    fc.assert(
+      fc.property(registry, fc.array(part, { minLength: 1, maxLength: 3 }), tag, (host, path, version) => {
+        const reference = `${host ? `${host}/` : ''}${path.join('/')}${version ? `:${version}` : ''}`;
+        const qualified = qualifiedImage(reference);
+        expect(qualifiedImage(qualified)).toBe(qualified);
+        expect(qualified.endsWith(`:${version ?? 'latest'}`)).toBe(true);
+        expect(qualified.split('/')[0]).toMatch(/\.|:|^localhost$/);
+        expect(qualified.includes(path.join('/'))).toBe(true);
+      }),
+    );
   });
 
   it('refuses a base image it cannot build, naming it', () => {
@@ -141,6 +158,18 @@ describe('phaseEvents and ciReport', () => {
     expect(events.filter((e) => e.org_id === 'a')).toHaveLength(3);
     expect(new Set(events.map((e) => `${e.org_id as string}/${e.resource_id as string}`)).size).toBe(6);
     for (const event of events) expect(event).toMatchObject({ actor_type: 'service', action: 'deploy.test' });
+  });
+
+  it('counts every step once: passed + failed + skipped = total, success only without a failure (property)', () => {
+    const steps = fc.array(fc.record({ name: fc.string(), ok: fc.boolean(), skipped: fc.option(fc.boolean(), { nil: undefined }) }));
+    fc.assert(
+      fc.property(steps, (list) => {
+        const report = ciReport(list) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTotalTests: number; success: boolean };
+        expect(report.numPassedTests + report.numFailedTests + report.numPendingTests).toBe(report.numTotalTests);
+        expect(report.numTotalTests).toBe(list.length);
+        expect(report.success).toBe(report.numFailedTests === 0 && report.numPassedTests > 0);
+      }),
+    );
   });
 
   it('counts steps the way .ci/run sums vitest reports', () => {
