@@ -189,10 +189,18 @@ async function main(): Promise<number> {
       if (result.code === 2 || !result.stdout.trim().startsWith('{')) throw new Error(`audit-chain verify could not run (exit ${result.code}): ${result.stderr.trim().split('\n').pop()}`);
       return JSON.parse(result.stdout) as VerifyJson;
     };
+    // While waiting, a verify that could not run is retried: when a container leaves the
+    // network, podman's DNS (aardvark-dns 1.4) drops lookups for a moment, and a connection
+    // by name then takes the resolver's 2 x 5 s, the pg client's whole 10 s timeout.
     const sealedBy = async (container: string, seconds = 120) => {
       let problems: string[] = [];
       for (let i = 0; i < seconds; i += 2) {
-        problems = verifyProblems(await verify(container, ['--no-record']), written, { checkpoints: false });
+        try {
+          problems = verifyProblems(await verify(container, ['--no-record']), written, { checkpoints: false });
+        } catch (error) {
+          problems = [error instanceof Error ? error.message : String(error)];
+          say(`retrying: ${problems[0]}`);
+        }
         if (problems.length === 0) return;
         await sleep(2000);
       }
