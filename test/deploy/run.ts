@@ -12,10 +12,10 @@
 // reuses the base images and the build cache there.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePort } from '@audit-chain/db';
 import {
   ciReport,
   composeServices,
@@ -59,17 +59,6 @@ async function step<T>(name: string, body: () => Promise<T>): Promise<T> {
     say(`FAILED: ${name}: ${message}`);
     throw error;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (address && typeof address === 'object' ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
