@@ -11,7 +11,7 @@
 // storage (images, containers, volumes) and downloaded packages; a second run
 // reuses the base images and the build cache there.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -103,6 +103,7 @@ async function main(): Promise<number> {
   const repo = join(workDir, 'repo');
   const files = (await shell.run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO })).stdout.split('\0').filter(Boolean);
   for (const file of files) {
+    if (!existsSync(join(REPO, file))) continue; // tracked, deleted in the working tree
     mkdirSync(dirname(join(repo, file)), { recursive: true });
     cpSync(join(REPO, file), join(repo, file), { verbatimSymlinks: true, force: true });
   }
