@@ -16,8 +16,9 @@ import { registerAdopt } from './commands/adopt.ts';
 import { registerRetain } from './commands/retain.ts';
 import { registerRedact } from './commands/redact.ts';
 import { registerPartition } from './commands/partition.ts';
+import { registerCitus } from './commands/citus.ts';
 
-const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen, registerLag, registerStatus, registerAdopt, registerRetain, registerRedact, registerPartition];
+const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen, registerLag, registerStatus, registerAdopt, registerRetain, registerRedact, registerPartition, registerCitus];
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

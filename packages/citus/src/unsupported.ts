@@ -1,0 +1,29 @@
+// The operations audit-chain does not offer on a Citus cluster, each with the
+// reason, so a command refuses with one line before it changes anything.
+import type pg from 'pg';
+import { isDistributed } from './topology.ts';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** An operation refused because audit_logs is distributed; the message says why. */
+export class CitusUnsupportedError extends Error {
+  override name = 'CitusUnsupportedError';
+}
+
+export const UNSUPPORTED_ON_CITUS = {
+  retain:
+    'retention is not supported on Citus: the trigger that lets a DELETE through only for rows under a checkpointed cut runs on the shards, where the cuts (audit_chain_retention_cuts) and the transaction setting naming them are not visible, so every retention DELETE is refused (AC002)',
+  redact:
+    'redaction is not supported on Citus: the append-only trigger on the shards cannot see the redaction the coordinator authorised (a transaction setting that Citus does not send to the workers), so it refuses the change (AC001)',
+  adopt:
+    'adoption of existing rows is not supported on Citus: it captures inserts with a trigger on audit_logs that writes a coordinator-local queue, which the shards cannot reach; adopt on one server, then distribute',
+  partition:
+    'time partitioning is not supported on Citus by audit-chain: convert rewrites audit_logs into a partitioned table, which would undo its distribution; retention by partitions depends on it too',
+} as const;
+
+export type UnsupportedOperation = keyof typeof UNSUPPORTED_ON_CITUS;
+
+/** Throws CitusUnsupportedError when audit_logs is distributed; a no-op on one server. */
+export async function refuseOnCitus(db: Queryable, operation: UnsupportedOperation): Promise<void> {
+  if (await isDistributed(db)) throw new CitusUnsupportedError(UNSUPPORTED_ON_CITUS[operation]);
+}
