@@ -94,8 +94,18 @@ export async function createCitusDatabase(options: { distribute?: boolean; shard
 }
 
 async function dropCitusDatabase(serverUrl: string, workers: Node[], name: string): Promise<void> {
+  const nodes = [serverUrl, ...workers.map((node) => nodeUrl(serverUrl, node, 'postgres'))];
+  // A prepared transaction a test left behind keeps its database from being dropped.
+  for (const nodeServer of nodes) {
+    const prepared = await withClient(nodeServer, (client) =>
+      client.query<{ gid: string }>('select gid from pg_prepared_xacts where database = $1', [name]),
+    ).catch(() => ({ rows: [] as { gid: string }[] }));
+    for (const { gid } of prepared.rows) {
+      await withClient(withDatabaseName(nodeServer, name), (client) => client.query(`rollback prepared '${gid}'`)).catch(() => {});
+    }
+  }
   // The coordinator first: its maintenance daemon and cached connections to the workers go with it.
-  for (const nodeServer of [serverUrl, ...workers.map((node) => nodeUrl(serverUrl, node, 'postgres'))]) {
+  for (const nodeServer of nodes) {
     await withClient(nodeServer, (client) => client.query(`drop database if exists ${name} with (force)`)).catch(() => {});
   }
 }
