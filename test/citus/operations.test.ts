@@ -135,10 +135,7 @@ describe(`audit-chain on Citus (seed ${SEED})`, () => {
     expect(report.totals.pending).toBe(0);
   });
 
-  test('`audit-chain lag` and `status` work on the coordinator', async () => {
-    const lag = await runCli(['lag', '--json'], cliEnv);
-    expect(lag.stderr).toBe('');
-    expect(lag.code).toBe(0);
+  test('`audit-chain status` works on the coordinator', async () => {
     const status = await runCli(['status', '--json', '--window', '0'], cliEnv);
     expect(status.stderr).toBe('');
     expect(status.code).toBe(0);
@@ -180,11 +177,12 @@ describe(`audit-chain on Citus (seed ${SEED})`, () => {
 });
 
 describe('what audit-chain does not offer on Citus', () => {
-  test('retain, redact, adopt and partition refuse with one line naming the reason, and change nothing', async () => {
+  test('retain, redact, adopt, partition and the per-chain lag refuse with one line naming the reason, and change nothing', async () => {
     const before = await db.pool.query<{ n: string }>('select count(*)::text as n from audit_logs');
     const row = await db.pool.query<{ id: string }>('select id::text from audit_logs limit 1');
     const runs = {
       retain: await runCli(['retain', '--older-than', '1d'], cliEnv),
+      lag: await runCli(['lag'], cliEnv),
       redact: await runCli(['redact', '--id', row.rows[0]!.id, '--fields', 'actor_email'], cliEnv),
       adopt: await runCli(['adopt', '--table', 'legacy_audit'], cliEnv),
       partition: await runCli(['partition', 'convert'], cliEnv),
@@ -200,7 +198,7 @@ describe('what audit-chain does not offer on Citus', () => {
   });
 
   test('a row for the system chain (org_id NULL) is refused: the chain key is the distribution column', async () => {
-    await expect(insertRows(db.pool, null, 1)).rejects.toThrow(/null value in column "org_id"|cannot perform an INSERT with NULL in the partition column/);
+    await expect(insertRows(db.pool, null, 1)).rejects.toThrow(/the partition column of table public.audit_logs cannot be NULL/);
   });
 });
 

@@ -6,12 +6,15 @@
 //     key becomes (org_id, id) (Citus needs the distribution column in every
 //     unique constraint), which also makes org_id NOT NULL: the system chain
 //     (org_id NULL) has no place in a table distributed by org_id;
+//   * audit_chain_redactions becomes a reference table (a copy on every node):
+//     the append-only trigger on the shards and verification's per-row
+//     "was this row redacted" probe read it next to the rows, which Citus can
+//     do with a reference table and cannot with a coordinator-local one;
 //   * every other table stays a plain table on the coordinator: the chain
 //     bookkeeping (state, discovery, progress), checkpoints, verifications,
 //     roles, heartbeats and pg-boss are one row per chain or fewer, read and
-//     written by the sealer in the same transactions as before. None of them
-//     is referenced from the shards, so nothing needs to be co-located or a
-//     reference table;
+//     written by the sealer in the same transactions as before, and never read
+//     from the shards;
 //   * audit_chain_open_writers lists the open audit writers of every node
 //     (open-writers.ts), which the safe horizon needs on this topology.
 // Writes go through the coordinator only: docs/sealing.md says why.
@@ -73,6 +76,7 @@ export async function distributeAuditLogs(client: pg.ClientBase, options: Distri
           : "select create_distributed_table('audit_logs', 'org_id', shard_count => $1)",
         options.shardCount === undefined ? [] : [options.shardCount],
       );
+      await client.query("select create_reference_table('audit_chain_redactions')");
       await client.query('commit');
     } catch (error) {
       await client.query('rollback').catch(() => {});

@@ -13,11 +13,17 @@ function canonicalTimestamp(column: string): string {
     || case when ${column} < '0001-01-01 00:00:00+00' then ' BC' else '' end`;
 }
 
-/** Select list over `audit_logs a` giving the canonical content of a row. */
+/**
+ * Select list over `audit_logs a` giving the canonical content of a row.
+ * chain_seq is selected as itself (node-pg returns a bigint as a string anyway):
+ * an output column `chain_seq` of another type would be what `order by
+ * a.chain_seq` sorts by wherever Citus sends the query, since it deparses that
+ * as a bare `order by chain_seq` (text order: 187 before 19).
+ */
 export const CANONICAL_COLUMNS = `
   a.id::text as id,
   a.org_id::text as org_id,
-  a.chain_seq::text as chain_seq,
+  a.chain_seq,
   ${canonicalTimestamp('a.occurred_at')} as occurred_at,
   ${canonicalTimestamp('a.recorded_at')} as recorded_at,
   a.actor_type, a.actor_id, a.actor_email, a.action,
