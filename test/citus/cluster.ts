@@ -66,7 +66,16 @@ export async function clusterWorkers(serverUrl = citusServerUrl()): Promise<Node
  * distributed. Dropped on every node after the file's tests.
  */
 export async function createCitusDatabase(options: { distribute?: boolean; shardCount?: number } = {}): Promise<CitusDatabase> {
-  const serverUrl = citusServerUrl();
+  const db = await setupCitusDatabase(options);
+  afterAll(() => db.drop());
+  return db;
+}
+
+/** As createCitusDatabase, outside vitest: the caller drops it. */
+export async function setupCitusDatabase(
+  options: { distribute?: boolean; shardCount?: number; serverUrl?: string } = {},
+): Promise<CitusDatabase & { drop(): Promise<void> }> {
+  const serverUrl = options.serverUrl ?? citusServerUrl();
   const workers = await clusterWorkers(serverUrl);
   const coordinator = new URL(serverUrl);
   const coordinatorNode = { host: coordinator.hostname, port: Number(coordinator.port || 5432) };
@@ -86,11 +95,17 @@ export async function createCitusDatabase(options: { distribute?: boolean; shard
     await withClient(url, (client) => distributeAuditLogs(client, { shardCount: options.shardCount }));
   }
   const pool = createPool(url, { applicationName: 'audit-chain citus test', max: 40 });
-  afterAll(async () => {
-    await pool.end();
-    await dropCitusDatabase(serverUrl, workers, name);
-  });
-  return { name, url, workerUrls, workers, pool };
+  return {
+    name,
+    url,
+    workerUrls,
+    workers,
+    pool,
+    drop: async () => {
+      await pool.end();
+      await dropCitusDatabase(serverUrl, workers, name);
+    },
+  };
 }
 
 async function dropCitusDatabase(serverUrl: string, workers: Node[], name: string): Promise<void> {

@@ -14,7 +14,7 @@ import { connect } from '../support/database.ts';
 import { checkAllChains } from '../support/chain-check.ts';
 import { newKey, runCli, signHeads, writeKeyring, type JsonReport } from '../tamper/support.ts';
 import { createCitusDatabase } from './cluster.ts';
-import { shardOf, workerUrlOf } from './shards.ts';
+import { pendingRows, shardOf, workerUrlOf } from './shards.ts';
 
 const db = await createCitusDatabase();
 const dir = mkdtempSync(join(tmpdir(), 'audit-chain-citus-'));
@@ -24,13 +24,6 @@ const checkpointDir = join(dir, 'checkpoints');
 const keyringFile = writeKeyring(dir, 'keyring.json', [{ keyId: key.keyId, publicKey: key.publicPem, validFrom: '2000-01-01T00:00:00Z' }]);
 const SEED = Number(process.env.CITUS_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const cliEnv = { DATABASE_URL: db.url, AUDIT_CHAIN_DATA_DIR: dir };
-
-async function pendingRows(): Promise<number> {
-  const states = await db.pool.query<{ org_id: string; watermark_seq: string }>('select org_id::text, watermark_seq::text from audit_chain_state');
-  const counts = await db.pool.query<{ org_id: string; seqs: string[] }>('select org_id::text, array_agg(chain_seq::text) as seqs from audit_logs group by org_id');
-  const watermarks = new Map(states.rows.map((row) => [row.org_id, BigInt(row.watermark_seq)]));
-  return counts.rows.reduce((sum, row) => sum + row.seqs.filter((seq) => BigInt(seq) > (watermarks.get(row.org_id) ?? 0n)).length, 0);
-}
 
 async function verifyJson(): Promise<JsonReport & { code: number | null; stderr: string }> {
   const run = await runCli(['verify', '--json', '--no-record', '--keyring', keyringFile, '--checkpoints', checkpointDir], cliEnv);
@@ -114,7 +107,7 @@ describe(`audit-chain on Citus (seed ${SEED})`, () => {
     expect(final.holders).toEqual([]);
     expect(final.broken).toEqual([]);
 
-    expect(await pendingRows()).toBe(0);
+    expect(await pendingRows(db.pool)).toBe(0);
     const actions = await db.pool.query<{ action: string }>('select distinct action from audit_logs where org_id = any($1::uuid[])', [orgs]);
     const present = new Set(actions.rows.map((row) => row.action));
     for (const action of committed) expect(present.has(action), `committed ${action} is present`).toBe(true);
@@ -195,6 +188,15 @@ describe('what audit-chain does not offer on Citus', () => {
     }
     const after = await db.pool.query<{ n: string }>('select count(*)::text as n from audit_logs');
     expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
+  });
+
+  test('a row written through a worker (its own identity range) is refused, so none waits unsealed for ever', async () => {
+    const worker = await connect(db.workerUrls[0]!, 'worker-writer');
+    try {
+      await expect(insertRows(worker, newOrgId(), 1)).rejects.toThrow(/audit_logs_chain_seq_from_coordinator/);
+    } finally {
+      await worker.end();
+    }
   });
 
   test('a row for the system chain (org_id NULL) is refused: the chain key is the distribution column', async () => {

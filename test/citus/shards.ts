@@ -1,4 +1,6 @@
-// Where an organization's rows live on the Citus test cluster.
+// Where an organization's rows live on the Citus test cluster, and how many
+// rows are still pending (counted without a correlated subquery, which Citus
+// cannot run between a coordinator-local table and audit_logs).
 import type pg from 'pg';
 import type { CitusDatabase } from './cluster.ts';
 
@@ -28,4 +30,12 @@ export function workerUrlOf(db: CitusDatabase, port: number): string {
   const index = db.workers.findIndex((node) => node.port === port);
   if (index < 0) throw new Error(`no worker on port ${port}, want one of ${db.workers.map((node) => node.port).join(', ')}`);
   return db.workerUrls[index]!;
+}
+
+/** Rows above their chain's watermark, counted from the rows themselves. */
+export async function pendingRows(pool: pg.Pool): Promise<number> {
+  const states = await pool.query<{ org_id: string; watermark_seq: string }>('select org_id::text, watermark_seq::text from audit_chain_state');
+  const chains = await pool.query<{ org_id: string; seqs: string[] }>('select org_id::text, array_agg(chain_seq::text) as seqs from audit_logs group by org_id');
+  const watermarks = new Map(states.rows.map((row) => [row.org_id, BigInt(row.watermark_seq)]));
+  return chains.rows.reduce((sum, row) => sum + row.seqs.filter((seq) => BigInt(seq) > (watermarks.get(row.org_id) ?? 0n)).length, 0);
 }

@@ -17,10 +17,17 @@
 //     from the shards;
 //   * audit_chain_open_writers lists the open audit writers of every node
 //     (open-writers.ts), which the safe horizon needs on this topology.
-// Writes go through the coordinator only: docs/sealing.md says why.
+//   * writes go through the coordinator only (docs/sealing.md says why): a
+//     worker hands out identity values from its own range, (group id << 48)
+//     and up, which the coordinator's horizon never reaches, so a CHECK
+//     refuses them (audit_logs_chain_seq_from_coordinator) instead of letting
+//     such rows wait unsealed for ever.
 import type pg from 'pg';
 import { CITUS_OPEN_WRITERS_SQL } from './open-writers.ts';
 import { readCitusTopology, type CitusTopology } from './topology.ts';
+
+/** The first identity value a Citus worker hands out (group 1): 2^48. The coordinator's (group 0) stay below. */
+export const WORKER_SEQUENCE_START = 2n ** 48n;
 
 /** A distribution refused before anything changed; the message says why and what to do. */
 export class CitusDistributeError extends Error {
@@ -70,6 +77,7 @@ export async function distributeAuditLogs(client: pg.ClientBase, options: Distri
       await client.query('set local citus.enable_unsafe_triggers = on');
       await client.query('alter table audit_logs drop constraint audit_logs_pkey');
       await client.query('alter table audit_logs add constraint audit_logs_pkey primary key (org_id, id)');
+      await client.query(`alter table audit_logs add constraint audit_logs_chain_seq_from_coordinator check (chain_seq < ${WORKER_SEQUENCE_START})`);
       await client.query(
         options.shardCount === undefined
           ? "select create_distributed_table('audit_logs', 'org_id')"
