@@ -3,10 +3,10 @@
 // per database, so each test file gets a database of its own on every node,
 // with the extension and the node list, migrated and distributed.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll } from 'vitest';
 import { distributeAuditLogs } from '@audit-chain/citus';
 import { createPool, migrate, withDatabaseName, type Pool } from '@audit-chain/db';
+import { withAdmin } from '../support/database.ts';
 
 export const DEFAULT_CITUS_URL = 'postgres://postgres@127.0.0.1:5451/postgres';
 
@@ -31,17 +31,6 @@ export interface CitusDatabase {
   pool: Pool;
 }
 
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'audit-chain citus test' });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 function nodeUrl(serverUrl: string, node: Node, database: string): string {
   const parsed = new URL(withDatabaseName(serverUrl, database));
   parsed.hostname = node.host;
@@ -51,7 +40,7 @@ function nodeUrl(serverUrl: string, node: Node, database: string): string {
 
 /** The workers the coordinator's maintenance database knows (added by scripts/citus/cluster.sh). */
 export async function clusterWorkers(serverUrl = citusServerUrl()): Promise<Node[]> {
-  return withClient(serverUrl, async (client) => {
+  return withAdmin(serverUrl, async (client) => {
     const result = await client.query<{ nodename: string; nodeport: number }>(
       "select nodename, nodeport from pg_dist_node where groupid <> 0 and isactive and noderole = 'primary' order by nodeport",
     );
@@ -83,16 +72,16 @@ export async function setupCitusDatabase(
   const url = withDatabaseName(serverUrl, name);
   const workerUrls = workers.map((node) => nodeUrl(serverUrl, node, name));
   for (const nodeServer of [serverUrl, ...workers.map((node) => nodeUrl(serverUrl, node, 'postgres'))]) {
-    await withClient(nodeServer, (client) => client.query(`create database ${name}`));
+    await withAdmin(nodeServer, (client) => client.query(`create database ${name}`));
   }
-  for (const target of [url, ...workerUrls]) await withClient(target, (client) => client.query('create extension citus'));
-  await withClient(url, async (client) => {
+  for (const target of [url, ...workerUrls]) await withAdmin(target, (client) => client.query('create extension citus'));
+  await withAdmin(url, async (client) => {
     await client.query('select citus_set_coordinator_host($1, $2)', [coordinatorNode.host, coordinatorNode.port]);
     for (const node of workers) await client.query('select citus_add_node($1, $2)', [node.host, node.port]);
   });
   await migrate(url);
   if (options.distribute !== false) {
-    await withClient(url, (client) => distributeAuditLogs(client, { shardCount: options.shardCount }));
+    await withAdmin(url, (client) => distributeAuditLogs(client, { shardCount: options.shardCount }));
   }
   const pool = createPool(url, { applicationName: 'audit-chain citus test', max: 40 });
   return {
@@ -112,15 +101,15 @@ async function dropCitusDatabase(serverUrl: string, workers: Node[], name: strin
   const nodes = [serverUrl, ...workers.map((node) => nodeUrl(serverUrl, node, 'postgres'))];
   // A prepared transaction a test left behind keeps its database from being dropped.
   for (const nodeServer of nodes) {
-    const prepared = await withClient(nodeServer, (client) =>
+    const prepared = await withAdmin(nodeServer, (client) =>
       client.query<{ gid: string }>('select gid from pg_prepared_xacts where database = $1', [name]),
     ).catch(() => ({ rows: [] as { gid: string }[] }));
     for (const { gid } of prepared.rows) {
-      await withClient(withDatabaseName(nodeServer, name), (client) => client.query(`rollback prepared '${gid}'`)).catch(() => {});
+      await withAdmin(withDatabaseName(nodeServer, name), (client) => client.query(`rollback prepared '${gid}'`)).catch(() => {});
     }
   }
   // The coordinator first: its maintenance daemon and cached connections to the workers go with it.
   for (const nodeServer of nodes) {
-    await withClient(nodeServer, (client) => client.query(`drop database if exists ${name} with (force)`)).catch(() => {});
+    await withAdmin(nodeServer, (client) => client.query(`drop database if exists ${name} with (force)`)).catch(() => {});
   }
 }

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { describe, expect, test } from 'vitest';
-import { sealOnce } from '@audit-chain/sealing';
+import { openWriterHoldsSealing, rollbackGapsNeverStall, sealFor, watermarkOf } from '../support/horizon-scenarios.ts';
 import { CITUS_OPEN_WRITERS_SQL } from '@audit-chain/citus';
 import { insertRows, newOrgId } from '../support/audit-rows.ts';
 import { connect } from '../support/database.ts';
@@ -16,12 +16,8 @@ import { createCitusDatabase } from './cluster.ts';
 import { shardOf, workerUrlOf } from './shards.ts';
 
 const db = await createCitusDatabase();
-const seal = (waitMs = 300) => sealOnce(db.pool, { batchSize: 100, waitMs, pollMs: 20 });
-
-async function watermark(orgId: string): Promise<bigint> {
-  const result = await db.pool.query<{ watermark_seq: string }>('select watermark_seq::text from audit_chain_state where org_id = $1', [orgId]);
-  return BigInt(result.rows[0]?.watermark_seq ?? '0');
-}
+const seal = sealFor(db);
+const watermark = (orgId: string) => watermarkOf(db, orgId);
 
 describe('safe horizon on Citus', () => {
   test('audit_logs is distributed by org_id over both workers', async () => {
@@ -35,28 +31,8 @@ describe('safe horizon on Citus', () => {
     expect(column.rows[0]?.column_name).toBe('org_id');
   });
 
-  test('an open transaction through the coordinator holding a low chain_seq holds sealing below it, then everything seals in order', async () => {
-    const org = newOrgId();
-    await insertRows(db.pool, org, 3);
-    const open = await connect(db.url, 'holder');
-    await open.query('begin');
-    const [held] = await insertRows(open, org, 1, 'held.open');
-    const later = await insertRows(db.pool, org, 5);
-    expect(later[0]!).toBeGreaterThan(held!);
-
-    const first = await seal();
-    expect(await watermark(org)).toBe(held! - 1n);
-    expect(first.horizon).toBeLessThan(held!);
-    expect(first.holders.map((holder) => holder.applicationName)).toContain('holder');
-
-    await open.query('commit');
-    await open.end();
-    await seal();
-    expect(await watermark(org)).toBe(later[later.length - 1]!);
-    expect((await checkAllChains(db.pool)).problems).toEqual([]);
-    const order = await db.pool.query('select action from audit_logs where org_id = $1 order by chain_seq', [org]);
-    expect(order.rows.map((row) => row.action)[3]).toBe('held.open');
-  });
+  test('an open transaction through the coordinator holding a low chain_seq holds sealing below it, then everything seals in order', () =>
+    openWriterHoldsSealing(db));
 
   test('an open transaction writing two organizations on two workers (a two-phase commit) holds sealing of both', async () => {
     const [orgA, orgB] = await orgsOnDifferentWorkers();
@@ -103,40 +79,7 @@ describe('safe horizon on Citus', () => {
     }
   });
 
-  test('rollbacks, savepoint rollbacks and a failing multi-row insert leave gaps that never stall sealing', async () => {
-    const org = newOrgId();
-    const client = await connect(db.url);
-    try {
-      await client.query('begin');
-      await insertRows(client, org, 3);
-      await client.query('rollback');
-
-      await client.query('begin');
-      await insertRows(client, org, 1, 'kept.before');
-      await client.query('savepoint s');
-      await insertRows(client, org, 2, 'rolled.back');
-      await client.query('rollback to savepoint s');
-      await insertRows(client, org, 1, 'kept.after');
-      await client.query('commit');
-
-      await expect(
-        client.query(
-          `insert into audit_logs (org_id, actor_type, action, result) values ($1, 'user', 'ok', 'success'), ($1, 'user', 'bad', 'not-a-result')`,
-          [org],
-        ),
-      ).rejects.toThrow(/audit_logs_result_known/);
-      const last = await insertRows(client, org, 1, 'kept.last');
-
-      const result = await seal();
-      expect(result.holders).toEqual([]);
-      expect(await watermark(org)).toBe(last[0]!);
-      const rows = await db.pool.query('select action from audit_logs where org_id = $1 and checksum is not null order by chain_seq', [org]);
-      expect(rows.rows.map((row) => row.action)).toEqual(['kept.before', 'kept.after', 'kept.last']);
-      expect((await checkAllChains(db.pool)).problems).toEqual([]);
-    } finally {
-      await client.end();
-    }
-  });
+  test('rollbacks, savepoint rollbacks and a failing multi-row insert leave gaps that never stall sealing', () => rollbackGapsNeverStall(db));
 
   test('a row left on a worker in a prepared transaction (its COMMIT PREPARED failed) holds the horizon until it is resolved', async () => {
     const org = newOrgId();

@@ -137,6 +137,25 @@ describe(`audit-chain on Citus (seed ${SEED})`, () => {
     expect(citus.stdout).toMatch(/audit_logs distributed by org_id in \d+ shards/);
   });
 
+  test('no fork: a second row linked to the same predecessor in a chain is refused by the unique index on its shard', async () => {
+    const org = orgs[3]!;
+    const [pending] = await insertRows(db.pool, org, 1, 'would.fork');
+    const linked = await db.pool.query<{ prev_checksum: string }>(
+      'select prev_checksum from audit_logs where org_id = $1 and checksum is not null order by chain_seq desc limit 1',
+      [org],
+    );
+    await expect(
+      db.pool.query(
+        `update audit_logs set prev_checksum = $3, checksum = repeat('f', 64), checksum_version = 1, pii_digest = repeat('0', 64), pii_salt = repeat('0', 32)
+          where org_id = $1 and chain_seq = $2`,
+        [org, pending!.toString(), linked.rows[0]!.prev_checksum],
+      ),
+    ).rejects.toThrow(/audit_logs_chain_link_unique/);
+    const final = await sealOnce(db.pool, { batchSize: 500, waitMs: 10_000, pollMs: 20 });
+    expect(final.broken).toEqual([]);
+    expect(await pendingRows(db.pool)).toBe(0);
+  });
+
   test('through the coordinator, even a superuser cannot change a row: the append-only trigger runs on the shards', async () => {
     const org = orgs[1]!;
     await expect(db.pool.query("update audit_logs set action = 'forged' where org_id = $1", [org])).rejects.toThrow(/append-only/);
