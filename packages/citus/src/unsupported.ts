@@ -12,9 +12,9 @@ export class CitusUnsupportedError extends Error {
 
 export const UNSUPPORTED_ON_CITUS = {
   retain:
-    'retention is not supported on Citus: the trigger that lets a DELETE through only for rows under a checkpointed cut runs on the shards, where the cuts (audit_chain_retention_cuts) and the transaction setting naming them are not visible, so every retention DELETE is refused (AC002)',
+    'retention is not supported on Citus: the trigger that lets a DELETE through only for rows under a checkpointed cut runs on the shards, where the transaction setting naming the cuts is not visible (Citus does not send it), so every retention DELETE is refused (AC002)',
   redact:
-    'redaction is not supported on Citus: the append-only trigger on the shards cannot see the redaction the coordinator authorised (a transaction setting that Citus does not send to the workers), so it refuses the change (AC001)',
+    'redaction is not supported on Citus: the append-only trigger on the shard accepts an erasure only with a redaction record carrying its own transaction id, and a worker\'s transaction id is not the coordinator\'s, so it refuses the change (AC001)',
   adopt:
     'adoption of existing rows is not supported on Citus: it captures inserts with a trigger on audit_logs that writes a coordinator-local queue, which the shards cannot reach; adopt on one server, then distribute',
   lag:
