@@ -4,8 +4,6 @@
 // plus the one only Citus has: a row whose coordinator transaction has ended
 // while it still waits on a worker in a prepared transaction (a failed
 // COMMIT PREPARED of a two-phase commit).
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { describe, expect, test } from 'vitest';
 import { openWriterHoldsSealing, rollbackGapsNeverStall, sealFor, watermarkOf } from '../support/horizon-scenarios.ts';
 import { CITUS_OPEN_WRITERS_SQL } from '@audit-chain/citus';
@@ -13,7 +11,7 @@ import { insertRows, newOrgId } from '../support/audit-rows.ts';
 import { connect } from '../support/database.ts';
 import { checkAllChains } from '../support/chain-check.ts';
 import { createCitusDatabase } from './cluster.ts';
-import { shardOf, workerUrlOf } from './shards.ts';
+import { orgsOnDifferentWorkers, prepareRowOnWorker } from './shards.ts';
 
 const db = await createCitusDatabase();
 const seal = sealFor(db);
@@ -35,7 +33,7 @@ describe('safe horizon on Citus', () => {
     openWriterHoldsSealing(db));
 
   test('an open transaction writing two organizations on two workers (a two-phase commit) holds sealing of both', async () => {
-    const [orgA, orgB] = await orgsOnDifferentWorkers();
+    const [orgA, orgB] = await orgsOnDifferentWorkers(db.pool);
     const open = await connect(db.url, 'two-workers');
     await open.query('begin');
     const [heldA] = await insertRows(open, orgA, 1, 'held.a');
@@ -86,7 +84,7 @@ describe('safe horizon on Citus', () => {
     await insertRows(db.pool, org, 2);
     // What a failed COMMIT PREPARED leaves behind: the coordinator's transaction
     // took the value and has ended, the row waits on the worker, prepared.
-    const prepared = await prepareRowOnWorker(org, 'prepared.row');
+    const prepared = await prepareRowOnWorker(db, org, 'prepared.row');
     const later = await insertRows(db.pool, org, 3);
 
     const first = await seal();
@@ -112,7 +110,7 @@ describe('safe horizon on Citus', () => {
     await db.pool.query(coordinatorOnly);
     try {
       await insertRows(db.pool, org, 2);
-      const prepared = await prepareRowOnWorker(org, 'prepared.row');
+      const prepared = await prepareRowOnWorker(db, org, 'prepared.row');
       const later = await insertRows(db.pool, org, 3);
       await seal();
       // The horizon passed the prepared row's value: the chain was sealed over it.
@@ -146,27 +144,3 @@ describe('safe horizon on Citus', () => {
   });
 });
 
-async function orgsOnDifferentWorkers(): Promise<[string, string]> {
-  const first = newOrgId();
-  const firstNode = (await shardOf(db.pool, first)).nodeport;
-  for (;;) {
-    const candidate = newOrgId();
-    if ((await shardOf(db.pool, candidate)).nodeport !== firstNode) return [first, candidate];
-  }
-}
-
-/** Takes a chain_seq on the coordinator and leaves a row with it on the org's worker, in a prepared transaction. */
-async function prepareRowOnWorker(orgId: string, action: string): Promise<{ seq: bigint; gid: string; worker: pg.Client }> {
-  const seq = BigInt((await db.pool.query<{ v: string }>("select nextval('audit_logs_chain_seq')::text as v")).rows[0]!.v);
-  const shard = await shardOf(db.pool, orgId);
-  const worker = await connect(workerUrlOf(db, shard.nodeport), 'prepared-writer');
-  const gid = `citus_test_${randomBytes(6).toString('hex')}_${seq}`;
-  await worker.query('begin');
-  await worker.query('set local citus.enable_manual_changes_to_shards = on');
-  await worker.query(
-    `insert into ${shard.shardName} (org_id, chain_seq, actor_type, action) overriding system value values ($1, $2, 'user', $3)`,
-    [orgId, seq.toString(), action],
-  );
-  await worker.query(`prepare transaction '${gid}'`);
-  return { seq, gid, worker };
-}

@@ -1,7 +1,10 @@
 // Where an organization's rows live on the Citus test cluster, and how many
 // rows are still pending (counted without a correlated subquery, which Citus
 // cannot run between a coordinator-local table and audit_logs).
+import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { newOrgId } from '../support/audit-rows.ts';
+import { connect } from '../support/database.ts';
 import type { CitusDatabase } from './cluster.ts';
 
 export interface ShardPlace {
@@ -38,4 +41,41 @@ export async function pendingRows(pool: pg.Pool): Promise<number> {
   const chains = await pool.query<{ org_id: string; seqs: string[] }>('select org_id::text, array_agg(chain_seq::text) as seqs from audit_logs group by org_id');
   const watermarks = new Map(states.rows.map((row) => [row.org_id, BigInt(row.watermark_seq)]));
   return chains.rows.reduce((sum, row) => sum + row.seqs.filter((seq) => BigInt(seq) > (watermarks.get(row.org_id) ?? 0n)).length, 0);
+}
+
+/** Two organizations whose rows live on different workers. */
+export async function orgsOnDifferentWorkers(pool: pg.Pool): Promise<[string, string]> {
+  const first = newOrgId();
+  const firstNode = (await shardOf(pool, first)).nodeport;
+  for (;;) {
+    const candidate = newOrgId();
+    if ((await shardOf(pool, candidate)).nodeport !== firstNode) return [first, candidate];
+  }
+}
+
+export interface PreparedRow {
+  seq: bigint;
+  gid: string;
+  /** The worker connection that prepared it: COMMIT PREPARED or ROLLBACK PREPARED through it, then end it. */
+  worker: pg.Client;
+}
+
+/**
+ * What a failed COMMIT PREPARED leaves behind: takes a chain_seq on the
+ * coordinator (whose transaction then has ended) and leaves a row with it on
+ * the organization's worker, in a prepared transaction.
+ */
+export async function prepareRowOnWorker(db: CitusDatabase, orgId: string, action: string): Promise<PreparedRow> {
+  const seq = BigInt((await db.pool.query<{ v: string }>("select nextval('audit_logs_chain_seq')::text as v")).rows[0]!.v);
+  const shard = await shardOf(db.pool, orgId);
+  const worker = await connect(workerUrlOf(db, shard.nodeport), 'prepared-writer');
+  const gid = `citus_test_${randomBytes(6).toString('hex')}_${seq}`;
+  await worker.query('begin');
+  await worker.query('set local citus.enable_manual_changes_to_shards = on');
+  await worker.query(
+    `insert into ${shard.shardName} (org_id, chain_seq, actor_type, action) overriding system value values ($1, $2, 'user', $3)`,
+    [orgId, seq.toString(), action],
+  );
+  await worker.query(`prepare transaction '${gid}'`);
+  return { seq, gid, worker };
 }
