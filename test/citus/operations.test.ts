@@ -13,6 +13,7 @@ import { insertRows, newOrgId } from '../support/audit-rows.ts';
 import { connect } from '../support/database.ts';
 import { checkAllChains } from '../support/chain-check.ts';
 import { newKey, runCli, signHeads, writeKeyring, type JsonReport } from '../tamper/support.ts';
+import { ADMIN, WRITE_TOKEN, adminServer } from '../../apps/api/src/admin/test-support.ts';
 import { createCitusDatabase } from './cluster.ts';
 import { pendingRows, shardOf, workerUrlOf } from './shards.ts';
 
@@ -154,6 +155,33 @@ describe(`audit-chain on Citus (seed ${SEED})`, () => {
     const final = await sealOnce(db.pool, { batchSize: 500, waitMs: 10_000, pollMs: 20 });
     expect(final.broken).toEqual([]);
     expect(await pendingRows(db.pool)).toBe(0);
+  });
+
+  test('the API on the coordinator: writes, status and /metrics (totals only) work; the per-chain lag is a 501 with the reason', async () => {
+    const app = adminServer(db.pool);
+    try {
+      const written = await app.inject({
+        method: 'POST',
+        url: '/v1/audit-events',
+        headers: { authorization: `Bearer ${WRITE_TOKEN}` },
+        payload: { org_id: orgs[4], actor_type: 'user', actor_id: 'u-1', action: 'api.on.citus' },
+      });
+      expect(written.statusCode, written.body).toBe(201);
+      const status = await app.inject({ method: 'GET', url: '/admin/v1/status', headers: ADMIN });
+      expect(status.statusCode, status.body).toBe(200);
+      const metrics = await app.inject({ method: 'GET', url: '/metrics', headers: ADMIN });
+      expect(metrics.statusCode, metrics.body).toBe(200);
+      expect(metrics.body).toMatch(/audit_chain_/);
+      for (const url of ['/admin/v1/lag', `/admin/v1/lag/${orgs[4]}`]) {
+        const lag = await app.inject({ method: 'GET', url, headers: ADMIN });
+        expect(lag.statusCode, lag.body).toBe(501);
+        expect(lag.json().error?.code ?? lag.json().code).toBe('not_supported_on_citus');
+      }
+    } finally {
+      await app.close();
+    }
+    const final = await sealOnce(db.pool, { batchSize: 500, waitMs: 10_000, pollMs: 20 });
+    expect(final.broken).toEqual([]);
   });
 
   test('through the coordinator, even a superuser cannot change a row: the append-only trigger runs on the shards', async () => {
