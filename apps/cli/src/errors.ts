@@ -53,7 +53,7 @@ export function describeError(error: unknown): string {
 function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   if (error instanceof ExitCodeError) return error.message;
-  if (error.name === 'ConfigError' || error instanceof CliError) return error.message;
+  if (error.name === 'ConfigError' || error.name === 'CitusUnsupportedError' || error instanceof CliError) return error.message;
 
   const net = describeNetError(error as NetError);
   if (net) return net;

@@ -18,8 +18,9 @@ import { registerRetain } from './commands/retain.ts';
 import { registerRedact } from './commands/redact.ts';
 import { registerPartition } from './commands/partition.ts';
 import { registerResume } from './commands/resume.ts';
+import { registerCitus } from './commands/citus.ts';
 
-const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen, registerLag, registerStatus, registerAttach, registerAdopt, registerRetain, registerRedact, registerPartition, registerResume];
+const COMMANDS: RegisterCommand[] = [registerMigrate, registerSeal, registerWorker, registerVerify, registerCheckpoint, registerKeygen, registerLag, registerStatus, registerAttach, registerAdopt, registerRetain, registerRedact, registerPartition, registerResume, registerCitus];
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

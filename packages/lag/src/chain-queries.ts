@@ -186,7 +186,7 @@ export function readChain(orgId: string | null, inputs: ChainInputs): Query {
 export function readFirstRowOfChain(orgId: string | null): Query {
   const values: unknown[] = [];
   return {
-    text: `select a.chain_seq::text as chain_seq, ${iso('a.recorded_at')} as recorded_at, ${ageSeconds('a.recorded_at')} as age
+    text: `select a.chain_seq, ${iso('a.recorded_at')} as recorded_at, ${ageSeconds('a.recorded_at')} as age
              from audit_logs a where ${orgMatch('a.org_id', orgId, values)}
             order by a.org_id, a.chain_seq limit 1`,
     values,
@@ -276,7 +276,7 @@ export const ABOVE_DISCOVERED_PLANNER = { enable_indexscan: 'off', enable_indexo
  */
 export function readFirstRowAbove(afterSeq: bigint, window: bigint): Query {
   return {
-    text: `select a.org_id::text as org_id, a.chain_seq::text as chain_seq, ${iso('a.recorded_at')} as recorded_at,
+    text: `select a.org_id::text as org_id, a.chain_seq, ${iso('a.recorded_at')} as recorded_at,
                   ${ageSeconds('a.recorded_at')} as age
              from audit_logs a
             where a.chain_seq > $1::bigint and a.chain_seq <= $2::bigint

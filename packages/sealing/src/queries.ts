@@ -88,7 +88,11 @@ export interface LinkColumns {
   piiSalts: string[];
 }
 
-/** One statement writes a whole batch of links; returns each row's insert-to-sealed latency. */
+/**
+ * One statement writes a whole batch of links; returns each row's recorded_at in
+ * epoch milliseconds. Only immutable expressions in RETURNING: Citus refuses any
+ * other on a distributed table, so the sealing time comes from advanceWatermark.
+ */
 export function writeLinks(orgId: string | null, version: number, links: LinkColumns): Query {
   // The batch's first and last chain_seq bound the index range scanned, so a
   // batch costs the same however long the chain's backlog is.
@@ -110,12 +114,12 @@ export function writeLinks(orgId: string | null, version: number, links: LinkCol
                   as v(chain_seq, prev_checksum, checksum, pii_digest, pii_salt)
             where ${orgMatch('a.org_id', orgId, values)} and a.chain_seq = v.chain_seq
               and a.chain_seq between $7::bigint and $8::bigint
-        returning (extract(epoch from clock_timestamp() - a.recorded_at) * 1000)::float8 as latency_ms`,
+        returning (extract(epoch from a.recorded_at - timestamptz 'epoch') * 1000)::float8 as recorded_ms`,
     values,
   };
 }
 
-/** Moves the watermark only if nobody moved it since this transaction read it (compare-and-set). */
+/** Moves the watermark only if nobody moved it since this transaction read it (compare-and-set); returns the time sealed, in epoch milliseconds. */
 export function advanceWatermark(
   orgId: string | null,
   fromSeq: bigint,
@@ -128,7 +132,8 @@ export function advanceWatermark(
     text: `update audit_chain_state
               set watermark_seq = $2, head_checksum = $3, sealed_count = sealed_count + $4,
                   last_sealed_at = now(), updated_at = now()
-            where ${orgMatch('org_id', orgId, values)} and watermark_seq = $1`,
+            where ${orgMatch('org_id', orgId, values)} and watermark_seq = $1
+        returning (extract(epoch from clock_timestamp() - timestamptz 'epoch') * 1000)::float8 as sealed_ms`,
     values,
   };
 }

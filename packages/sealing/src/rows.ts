@@ -17,7 +17,7 @@ function canonicalTimestamp(column: string): string {
 export const CANONICAL_COLUMNS_V2 = selectListV2(AUDIT_LOGS_COLUMNS_V2, 'a', 'v2_');
 
 /** What the sealer reads of a pending row under format v2. */
-export const PENDING_COLUMNS_V2 = `a.org_id::text as org_id, a.chain_seq::text as chain_seq, ${CANONICAL_COLUMNS_V2}`;
+export const PENDING_COLUMNS_V2 = `a.org_id::text as org_id, a.chain_seq, ${CANONICAL_COLUMNS_V2}`;
 
 /** The format v2 values read with CANONICAL_COLUMNS_V2. */
 export function v2ValuesOf(row: object): (string | null)[] {
@@ -32,11 +32,15 @@ export function toRowV2(row: { org_id: string | null; chain_seq: string }): RowV
 /**
  * Select list over `audit_logs a` giving the canonical content of a row under both
  * formats (v1 members, then the v2 texts), for reading sealed rows of either version.
+ * chain_seq is selected as itself (node-pg returns a bigint as a string anyway):
+ * an output column `chain_seq` of another type would be what `order by
+ * a.chain_seq` sorts by wherever Citus sends the query, since it deparses that
+ * as a bare `order by chain_seq` (text order: 187 before 19).
  */
 export const CANONICAL_COLUMNS = `${CANONICAL_COLUMNS_V2},
   a.id::text as id,
   a.org_id::text as org_id,
-  a.chain_seq::text as chain_seq,
+  a.chain_seq,
   ${canonicalTimestamp('a.occurred_at')} as occurred_at,
   ${canonicalTimestamp('a.recorded_at')} as recorded_at,
   a.actor_type, a.actor_id, a.actor_email, a.action,

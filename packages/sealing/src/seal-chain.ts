@@ -126,7 +126,7 @@ async function sealOneBatch(client: pg.PoolClient, orgId: string | null, options
     if (error instanceof CanonicalFormError) throw new ChainInvariantError(orgId, `a pending row has no canonical form: ${error.message}`);
     throw error;
   }
-  const written = await client.query<{ latency_ms: number }>(
+  const written = await client.query<{ recorded_ms: number }>(
     writeLinks(orgId, formatVersion === FORMAT_V2 ? FORMAT_V2 : CHECKSUM_VERSION, {
       chainSeqs: links.map((link) => link.chainSeq),
       prevChecksums: links.map((link) => link.prevChecksum),
@@ -139,7 +139,7 @@ async function sealOneBatch(client: pg.PoolClient, orgId: string | null, options
     throw new ChainInvariantError(orgId, `wrote links to ${written.rowCount} rows, want ${links.length}`);
   }
   const head = links[links.length - 1]!;
-  const moved = await client.query(advanceWatermark(orgId, watermark, lastSeq, head.checksum, links.length));
+  const moved = await client.query<{ sealed_ms: number }>(advanceWatermark(orgId, watermark, lastSeq, head.checksum, links.length));
   if (moved.rowCount !== 1) {
     // The state row is locked by this transaction, so this means the row changed under the lock: never expected.
     throw new ChainInvariantError(orgId, `watermark compare-and-set from ${watermark} failed`);
@@ -149,7 +149,7 @@ async function sealOneBatch(client: pg.PoolClient, orgId: string | null, options
     sealed: links.length,
     watermark: lastSeq,
     overwritten,
-    latenciesMs: written.rows.map((row) => row.latency_ms),
+    latenciesMs: written.rows.map((row) => moved.rows[0]!.sealed_ms - row.recorded_ms),
   };
 }
 

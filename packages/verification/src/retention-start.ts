@@ -73,7 +73,7 @@ async function reportRowsBelowCut(db: Queryable, orgId: string | null, cut: CutR
     const values: unknown[] = [cut.cut_seq, after, pageSize];
     if (orgId !== null) values.push(orgId);
     const page = await db.query<{ id: string; chain_seq: string }>(
-      `select a.id::text as id, a.chain_seq::text as chain_seq
+      `select a.id::text as id, a.chain_seq
          from audit_logs a
         where ${orgClause} and a.chain_seq <= $1::bigint and a.chain_seq > $2::bigint
         order by a.org_id, a.chain_seq

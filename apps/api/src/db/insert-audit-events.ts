@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { withTransaction, type Pool } from '@audit-chain/db';
 import type { AuditEventInput } from '../event-schema.ts';
 import { stringifyJson } from '../json-body.ts';
-import { isoTimestamp, type Statement } from './sql.ts';
+import type { Statement } from './sql.ts';
 
 export interface CreatedEvent {
   id: string;
@@ -49,7 +49,9 @@ export function insertAuditEventsStatement(events: (AuditEventInput & { id: stri
   return {
     text:
       `insert into audit_logs (${COLUMNS.join(', ')}) values ${rows.join(', ')} ` +
-      `returning id, chain_seq::text as chain_seq, ${isoTimestamp('recorded_at')} as recorded_at`,
+      // Only immutable expressions in RETURNING (Citus refuses others on a distributed
+      // table, and to_char is not): recorded_at as epoch microseconds, formatted here.
+      `returning id, chain_seq::text as chain_seq, (extract(epoch from recorded_at - timestamptz 'epoch') * 1000000)::bigint::text as recorded_us`,
     values,
   };
 }
@@ -65,10 +67,10 @@ export async function insertAuditEvents(pool: Pool, events: AuditEventInput[]): 
 
   const created: CreatedEvent[] =
     chunks.length === 1
-      ? (await pool.query<CreatedEvent>(insertAuditEventsStatement(chunks[0]!))).rows
+      ? (await pool.query<InsertedRow>(insertAuditEventsStatement(chunks[0]!))).rows.map(toCreatedEvent)
       : await withTransaction(pool, async (client) => {
           const rows: CreatedEvent[] = [];
-          for (const chunk of chunks) rows.push(...(await client.query<CreatedEvent>(insertAuditEventsStatement(chunk))).rows);
+          for (const chunk of chunks) rows.push(...(await client.query<InsertedRow>(insertAuditEventsStatement(chunk))).rows.map(toCreatedEvent));
           return rows;
         });
 
@@ -78,4 +80,21 @@ export async function insertAuditEvents(pool: Pool, events: AuditEventInput[]): 
     if (!row) throw new Error(`insert returned no row for id ${event.id}: got ${created.length} rows, want ${identified.length}`);
     return row;
   });
+}
+
+interface InsertedRow {
+  id: string;
+  chain_seq: string;
+  recorded_us: string;
+}
+
+/** recorded_at as ISO 8601 with microseconds, UTC (the listing's format: isoTimestamp). */
+export function isoFromEpochMicros(micros: bigint): string {
+  const millis = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
+  const rest = micros - millis * 1000n;
+  return new Date(Number(millis)).toISOString().replace(/Z$/, `${rest.toString().padStart(3, '0')}Z`);
+}
+
+function toCreatedEvent(row: InsertedRow): CreatedEvent {
+  return { id: row.id, chain_seq: row.chain_seq, recorded_at: isoFromEpochMicros(BigInt(row.recorded_us)) };
 }

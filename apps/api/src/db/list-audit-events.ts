@@ -59,7 +59,7 @@ export function listAuditEventsStatement(query: ListQuery): Statement {
   const limit = `$${values.length}`;
   return {
     text: `with state as (select watermark_seq from audit_chain_state where ${chain('org_id')})
-select l.id, l.org_id, l.chain_seq::text as chain_seq,
+select l.id, l.org_id, l.chain_seq,
   ${isoTimestamp('l.occurred_at')} as occurred_at, ${isoTimestamp('l.recorded_at')} as recorded_at,
   l.actor_type, l.actor_id, l.actor_email, l.action, l.resource_type, l.resource_id, l.resource_name,
   l.details, l.ip_address, l.user_agent, l.result, l.error_message,

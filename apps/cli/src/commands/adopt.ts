@@ -5,6 +5,7 @@
 // Resumable: run it again after an interruption.
 import { InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
+import { refuseOnCitus } from '@audit-chain/citus';
 import { createPool } from '@audit-chain/db';
 import { adoptTable, isLifecycleRefusal, type AdoptProgress, type AdoptReport, type Source } from '@audit-chain/lifecycle';
 import { checkpointSourcesFromConfig, keyringFromConfig, verifyChains } from '@audit-chain/verification';
@@ -70,6 +71,7 @@ Exit status: 0 adopted and verified clean (or the dry run), 1 refused, broken or
       const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain adopt', max: 3 });
       const bar = progressBar(context, options.dryRun ?? false);
       try {
+        await refuseOnCitus(pool, 'adopt');
         const legacyChecksums = options.legacyChecksums?.split(',').map((name) => name.trim());
         if (legacyChecksums && legacyChecksums.length !== 2) throw new CliError('--legacy-checksums: want two column names, prev and checksum');
         const report = await adoptTable(pool, {

@@ -4,6 +4,7 @@
 // monthly so the months ahead exist (a DEFAULT partition catches a row beyond
 // them, so an insert never fails).
 import { InvalidArgumentError } from 'commander';
+import { refuseOnCitus } from '@audit-chain/citus';
 import { createPool } from '@audit-chain/db';
 import { convertToPartitioned, createPartitions, isLifecycleRefusal, isPartitioned, listPartitions, type PartitionInfo } from '@audit-chain/lifecycle';
 import { CliError } from '../errors.ts';
@@ -23,6 +24,7 @@ function describePartition(partition: PartitionInfo): string {
 async function withPool(context: CliContext, name: string, work: (pool: ReturnType<typeof createPool>) => Promise<void>): Promise<void> {
   const pool = createPool(context.databaseUrl(), { applicationName: `audit-chain partition ${name}`, max: 2 });
   try {
+    await refuseOnCitus(pool, 'partition');
     await work(pool);
   } catch (error) {
     if (isLifecycleRefusal(error)) throw new CliError(error.message);

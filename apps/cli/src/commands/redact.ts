@@ -1,6 +1,7 @@
 // audit-chain redact: erases the personal fields of one sealed audit row, as the
 // redactor role. Verification still passes and counts the row as redacted; the
 // redaction itself is recorded as an audit row in the same chain.
+import { refuseOnCitus } from '@audit-chain/citus';
 import { createPool } from '@audit-chain/db';
 import { isLifecycleRefusal, PERSONAL_FIELDS, redactRow } from '@audit-chain/lifecycle';
 import { CliError } from '../errors.ts';
@@ -25,6 +26,7 @@ Exit status: 0 when the row was redacted, 1 when it was refused or could not run
     .action(async (options: { id: string; fields: string; reason?: string }) => {
       const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain redact', max: 1 });
       try {
+        await refuseOnCitus(pool, 'redact');
         const fields = options.fields.split(',').map((field) => field.trim()).filter((field) => field !== '');
         const result = await redactRow(pool, { rowId: options.id, fields, reason: options.reason ?? null });
         context.out(

@@ -1,0 +1,31 @@
+// The operations audit-chain does not offer on a Citus cluster, each with the
+// reason, so a command refuses with one line before it changes anything.
+import type pg from 'pg';
+import { isDistributed } from './topology.ts';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** An operation refused because audit_logs is distributed; the message says why. */
+export class CitusUnsupportedError extends Error {
+  override name = 'CitusUnsupportedError';
+}
+
+export const UNSUPPORTED_ON_CITUS = {
+  retain:
+    'retention is not supported on Citus: the trigger that lets a DELETE through only for rows under a checkpointed cut runs on the shards, where the transaction setting naming the cuts is not visible (Citus does not send it), so every retention DELETE is refused (AC002)',
+  redact:
+    'redaction is not supported on Citus: the append-only trigger on the shard accepts an erasure only with a redaction record carrying its own transaction id, and a worker\'s transaction id is not the coordinator\'s, so it refuses the change (AC001)',
+  adopt:
+    'adoption of existing rows is not supported on Citus: it captures inserts with a trigger on audit_logs that writes a coordinator-local queue, which the shards cannot reach; adopt on one server, then distribute',
+  lag:
+    'the per-chain lag figures (audit-chain lag, GET /admin/v1/lag) are not supported on Citus: each chain\'s oldest pending row is a lateral probe of audit_logs from the coordinator\'s chain table, which Citus cannot plan; audit-chain status shows the horizon, its holders and the pending totals',
+  partition:
+    'time partitioning is not supported on Citus by audit-chain: convert rewrites audit_logs into a partitioned table, which would undo its distribution; retention by partitions depends on it too',
+} as const;
+
+export type UnsupportedOperation = keyof typeof UNSUPPORTED_ON_CITUS;
+
+/** Throws CitusUnsupportedError when audit_logs is distributed; a no-op on one server. */
+export async function refuseOnCitus(db: Queryable, operation: UnsupportedOperation): Promise<void> {
+  if (await isDistributed(db)) throw new CitusUnsupportedError(UNSUPPORTED_ON_CITUS[operation]);
+}
