@@ -154,13 +154,15 @@ describe('audit_logs sealed under format v2', () => {
 
   test('property: rows generated and inserted as the writer role always seal and verify (total)', async () => {
     const text = fc.string({ unit: 'grapheme', maxLength: 12 }).filter((s) => !s.includes('\u0000'));
-    const micros = fc.bigInt({ min: -210_866_803_200_000_000n, max: 9_224_318_015_999_999_999n });
+    // From 4713 BC up to what one interval of microseconds can add to the epoch (year 294247).
+    const micros = fc.bigInt({ min: -210_866_803_200_000_000n, max: 9_223_372_036_854_775_807n });
     const instant = fc.oneof(
       micros.map((us) => `epoch|${us}`),
       fc.constantFrom('infinity', '-infinity', '9999-12-31T23:59:59-15:59', '0001-01-01T00:00:00+15:00', '2026-02-29T00:00:00Z'.replace('29', '28')),
     );
     const json = fc.oneof(
-      fc.json(),
+      // jsonb refuses \u0000 (the database's rule, not the format's): such a row is never stored.
+      fc.json().filter((text) => !text.includes('\\u0000')),
       fc.constantFrom('1e400', '-1e309', '{"a":1.0,"b":[1.00,-0,0.1e1]}', '"\\ud83d\\ude00"', '12345678901234567890123'),
     );
     const ip = fc.oneof(fc.ipV4(), fc.ipV6(), fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 32 })).map(([a, m]) => `${a}/${m}`));
@@ -180,16 +182,19 @@ describe('audit_logs sealed under format v2', () => {
       result: fc.constantFrom('success', 'failure', 'denied'),
       errorMessage: fc.option(text, { nil: null }),
     });
+    const used = new Set<string | null>();
     await fc.assert(
       fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 15 }), async (events) => {
         for (const { orgId, ...e } of events) {
+          used.add(orgId);
           const occurredAt = e.occurredAt.startsWith('epoch|')
             ? (await writer.query<{ t: string }>(`select (timestamptz 'epoch' + ($1 || ' us')::interval)::text as t`, [e.occurredAt.slice(6)])).rows[0]!.t
             : e.occurredAt;
           await insert(writer, orgId, { ...e, occurredAt });
         }
         await seal();
-        for (const org of [null, '00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b']) {
+        // Only chains that have rows: verify refuses a chain it has never heard of.
+        for (const org of used) {
           const report = await verify(org);
           expect(report.breaks).toEqual([]);
           expect(report.totals.pending).toBe(0);
