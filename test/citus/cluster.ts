@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll } from 'vitest';
 import { distributeAuditLogs } from '@audit-chain/citus';
-import { createPool, migrate, withDatabaseName, type Pool } from '@audit-chain/db';
+import { createPool, migrate, withChainSearchPath, withDatabaseName, type Pool } from '@audit-chain/db';
 import { withAdmin } from '../support/database.ts';
 
 export const DEFAULT_CITUS_URL = 'postgres://postgres@127.0.0.1:5451/postgres';
@@ -69,8 +69,9 @@ export async function setupCitusDatabase(
   const coordinator = new URL(serverUrl);
   const coordinatorNode = { host: coordinator.hostname, port: Number(coordinator.port || 5432) };
   const name = `audit_chain_citus_${randomBytes(6).toString('hex')}`;
-  const url = withDatabaseName(serverUrl, name);
-  const workerUrls = workers.map((node) => nodeUrl(serverUrl, node, name));
+  // Our objects live in the schema audit_chain, on the workers' shards too.
+  const url = withChainSearchPath(withDatabaseName(serverUrl, name));
+  const workerUrls = workers.map((node) => withChainSearchPath(nodeUrl(serverUrl, node, name)));
   for (const nodeServer of [serverUrl, ...workers.map((node) => nodeUrl(serverUrl, node, 'postgres'))]) {
     await withAdmin(nodeServer, (client) => client.query(`create database ${name}`));
   }

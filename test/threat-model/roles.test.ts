@@ -109,7 +109,7 @@ describe('the sealer role (the worker)', () => {
     ['pii_salt', `repeat('c', 32)`],
     ['pii_salt', 'null'],
     ['pii_digest', `repeat('d', 64)`],
-    ['checksum_version', '2'],
+    ['checksum_version', 'checksum_version + 1'],
   ])('cannot rewrite %s of a sealed row (to %s): AC021, the row unchanged', async (column, value) => {
     const sealer = await as('sealer');
     const row = (await sealedRows())[3]!;

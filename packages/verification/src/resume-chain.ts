@@ -48,6 +48,7 @@ export async function resumeChain(pool: pg.Pool, options: ResumeOptions): Promis
     keyring: options.keyring,
     checkpointSources: options.checkpointSources,
     keepBreaks: 20,
+    haltIsBreak: false,
     record: options.record === false ? null : { trigger: 'cli', orgId: options.orgId },
     ...(options.onChainStart ? { onChainStart: options.onChainStart } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -26,6 +26,12 @@ export interface VerifyRunOptions {
   onChainDone?: (summary: ChainSummary) => void | Promise<void>;
   /** Stops the run between pages of rows (e.g. a worker shutting down); the run then throws the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * A halted chain is a `chain_halted` break (the default). `audit-chain resume`
+   * turns it off: it verifies a chain it knows is halted, to decide whether the
+   * halt may be lifted, and only the chain's own evidence counts there.
+   */
+  haltIsBreak?: boolean;
 }
 
 export class VerifyRunError extends Error {
@@ -113,6 +119,7 @@ export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Pr
       otherOrgIds: allOrgIds,
       fromCheckpoint: options.fromCheckpoint ? (checkpoints.at(-1) ?? null) : null,
       keyringGiven: options.keyring !== null,
+      haltIsBreak: options.haltIsBreak ?? true,
       pageSize: options.pageSize,
       onBreak: record,
       onProgress: (rows) => {
@@ -151,6 +158,7 @@ interface OneChainOptions {
   fromCheckpoint: CheckpointBody | null;
   /** Whether checkpoints were checked at all (a keyring was given). */
   keyringGiven: boolean;
+  haltIsBreak: boolean;
   pageSize: number | undefined;
   onBreak: (chainBreak: RunBreak) => void;
   onProgress: (rows: number) => void;
@@ -178,7 +186,7 @@ async function verifyOneChain(pool: pg.Pool, orgId: string | null, options: OneC
     await client.query('set local enable_bitmapscan = off');
     await client.query('set local enable_seqscan = off');
     const [state] = await listChainStates(client, orgId);
-    if (state?.haltedAt) {
+    if (state?.haltedAt && options.haltIsBreak) {
       onBreak({
         kind: 'chain_halted',
         orgId,
