@@ -247,7 +247,7 @@ describe('what audit-chain does not offer on Citus', () => {
   });
 
   test('a row for the system chain (org_id NULL) is refused: the chain key is the distribution column', async () => {
-    await expect(insertRows(db.pool, null, 1)).rejects.toThrow(/the partition column of table public.audit_logs cannot be NULL/);
+    await expect(insertRows(db.pool, null, 1)).rejects.toThrow(/the partition column of table audit_chain.audit_logs cannot be NULL/);
   });
 });
 

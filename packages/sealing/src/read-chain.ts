@@ -2,6 +2,7 @@
 // page (keyset on the (org_id, chain_seq) index), so memory stays constant
 // whatever the chain's length. Run inside one REPEATABLE READ transaction so the
 // chain state and the rows come from the same snapshot.
+import { sqlState } from '@audit-chain/db';
 import type pg from 'pg';
 import type { StoredRow } from '@audit-chain/chain';
 import { CANONICAL_COLUMNS, CHAIN_COLUMNS, toRowContent, v2ValuesOf, type CanonicalRow } from './rows.ts';
@@ -97,16 +98,24 @@ export async function listChainStates(db: Queryable, orgId?: string | null): Pro
  * (org_id, chain_seq) index: one probe per chain, not one read per row.
  */
 export async function listChainsInRows(db: Queryable): Promise<(string | null)[]> {
-  const result = await db.query<{ org_id: string | null }>(
-    `with recursive orgs as (
-       (select a.org_id from audit_logs a where a.org_id is not null order by a.org_id limit 1)
+  let result;
+  try {
+    result = await db.query<{ org_id: string | null }>(
+      `with recursive orgs as (
+         (select a.org_id from audit_logs a where a.org_id is not null order by a.org_id limit 1)
+         union all
+         select (select a.org_id from audit_logs a where a.org_id > o.org_id order by a.org_id limit 1)
+           from orgs o where o.org_id is not null
+       )
+       select null::text as org_id where exists (select 1 from audit_logs where org_id is null)
        union all
-       select (select a.org_id from audit_logs a where a.org_id > o.org_id order by a.org_id limit 1)
-         from orgs o where o.org_id is not null
-     )
-     select null::text as org_id where exists (select 1 from audit_logs where org_id is null)
-     union all
-     select org_id::text from orgs where org_id is not null`,
-  );
+       select org_id::text from orgs where org_id is not null`,
+    );
+  } catch (error) {
+    // Citus plans no recursive CTE over a distributed table (0A000); there each
+    // shard lists its distinct chain keys and the coordinator merges them.
+    if (sqlState(error) !== '0A000') throw error;
+    result = await db.query<{ org_id: string | null }>('select distinct org_id::text as org_id from audit_logs order by 1 nulls first');
+  }
   return result.rows.map((row) => row.org_id);
 }
