@@ -35,6 +35,27 @@ describe('exact content', () => {
     for (const part of ['"p53": 9007199254740993', '"big": 12345678901234567890123', '"scale": 1.0', '"scale2": 1.50', `"huge": 1${'0'.repeat(400)}`]) expect(stored).toContain(part);
   });
 
+  test('and are read back as stored: GET lists the same digits and scale', async () => {
+    const details = `{"p53":9007199254740993,"huge":1e400,"scale":1.0,"scale2":1.50,"neg":-0.000000000000000000001}`;
+    const posted = await postRaw(`{"org_id":null,"actor_type":"user","action":"read-back","details":${details}}`);
+    expect(posted.statusCode, posted.body).toBe(201);
+    const stored = await storedDetails(posted.json().id);
+    const listed = await app.inject({ method: 'GET', url: '/v1/orgs/system/audit-events?limit=500', headers: AUTH });
+    expect(listed.statusCode).toBe(200);
+    expect(listed.headers['content-type']).toMatch(/^application\/json/);
+    // The listed details, as text, hold the same numbers as the stored jsonb's text.
+    const text = listed.body;
+    for (const part of ['"p53":9007199254740993', '"scale":1.0', '"scale2":1.50', `"huge":1${'0'.repeat(400)}`, '"neg":-0.000000000000000000001']) {
+      expect(text).toContain(part);
+    }
+    const row = (listed.json() as { events: { id: string; details: unknown }[] }).events.find((event) => event.id === posted.json().id);
+    expect(row).toBeDefined();
+    // And the jsonb PostgreSQL makes of the listed details is the stored one.
+    const start = text.indexOf('"details":', text.indexOf(posted.json().id)) + '"details":'.length;
+    const reparsed = (await db.pool.query<{ t: string }>('select $1::jsonb::text as t', [text.slice(start, text.indexOf(',"ip_address"', start))])).rows[0]!.t;
+    expect(reparsed).toBe(stored);
+  });
+
   test.each([
     ['a number beyond numeric', `{"n":1e131072}`, '/details/n', /out of the range/],
     ['too many fraction digits for numeric', `{"n":1.5e-16383}`, '/details/n', /out of the range/],

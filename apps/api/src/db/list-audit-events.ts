@@ -1,5 +1,6 @@
 // Lists one chain's events, newest first, a page at a time. Walks the
 // (org_id, chain_seq) index backwards from the cursor.
+import { parse } from 'lossless-json';
 import type { Pool } from '@audit-chain/db';
 import { isoTimestamp, type Statement } from './sql.ts';
 
@@ -62,7 +63,7 @@ export function listAuditEventsStatement(query: ListQuery): Statement {
 select l.id, l.org_id, l.chain_seq,
   ${isoTimestamp('l.occurred_at')} as occurred_at, ${isoTimestamp('l.recorded_at')} as recorded_at,
   l.actor_type, l.actor_id, l.actor_email, l.action, l.resource_type, l.resource_id, l.resource_name,
-  l.details, l.ip_address, l.user_agent, l.result, l.error_message,
+  l.details::text as details, l.ip_address, l.user_agent, l.result, l.error_message,
   l.chain_seq <= coalesce((select watermark_seq from state), 0) as sealed
 from audit_logs l
 where ${chain('l.org_id')}${before}
@@ -79,7 +80,10 @@ export interface EventPage {
 }
 
 export async function listAuditEvents(pool: Pool, query: ListQuery): Promise<EventPage> {
-  const { rows } = await pool.query<ListedEvent>(listAuditEventsStatement(query));
+  const result = await pool.query<Omit<ListedEvent, 'details'> & { details: string | null }>(listAuditEventsStatement(query));
+  // details as jsonb's text, parsed losslessly: numbers keep every digit and their
+  // scale (9007199254740993, 1.0), as stored and as hashed; the route writes them back as they are.
+  const rows: ListedEvent[] = result.rows.map((row) => ({ ...row, details: row.details === null ? null : parse(row.details) }));
   const more = rows.length > query.limit;
   const events = more ? rows.slice(0, query.limit) : rows;
   return { events, lastSeq: more ? events[events.length - 1]?.chain_seq : undefined };

@@ -8,6 +8,7 @@ import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { listAuditEvents, type ListQuery } from '../db/list-audit-events.ts';
 import { validationError, type FieldProblem } from '../errors.ts';
 import { isUuid } from '../formats.ts';
+import { stringifyJson } from '../json-body.ts';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 500;
@@ -23,10 +24,13 @@ export function registerListEvents(app: FastifyInstance, options: ListEventsOpti
   app.get<{ Params: { orgId: string }; Querystring: Query }>(
     '/v1/orgs/:orgId/audit-events',
     { onRequest: requireBearerToken(options.readToken) },
-    async (request) => {
+    async (request, reply) => {
       const query = parseListQuery(request.params.orgId, request.query);
       const page = await listAuditEvents(options.pool, query);
-      return { events: page.events, next_cursor: page.lastSeq === undefined ? null : encodeCursor(page.lastSeq) };
+      // Serialized by lossless-json, not JSON.stringify: numbers in details go out as stored.
+      return reply
+        .type('application/json; charset=utf-8')
+        .send(stringifyJson({ events: page.events, next_cursor: page.lastSeq === undefined ? null : encodeCursor(page.lastSeq) }));
     },
   );
 }
