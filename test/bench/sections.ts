@@ -6,5 +6,6 @@ import { formatV1V2Section } from './format-v1-v2.ts';
 import { insertPathSection } from './insert-path.ts';
 import { sealingThroughputSection } from './sealing-throughput.ts';
 import { lagViewsSection } from './lag-views.ts';
+import { attachInsertSection } from './attach-insert.ts';
 
-export const SECTIONS: readonly BenchSection[] = [insertPathSection, sealingThroughputSection, formatV1V2Section, endToEndLagSection, lagViewsSection];
+export const SECTIONS: readonly BenchSection[] = [insertPathSection, sealingThroughputSection, formatV1V2Section, endToEndLagSection, lagViewsSection, attachInsertSection];
