@@ -3,7 +3,10 @@
 // fields (unless redacted) and its checksum.
 import { AUDIT_LOGS_ORG_INDEX, AUDIT_LOGS_V2 } from './audit-logs-v2.ts';
 import { CanonicalFormError, personalDigest, rowChecksum, type RowContent } from './canonical.ts';
+import { checksumVerdict, type ContentProblem } from './checksum-verdict.ts';
 import { checkRowV2 } from './format-v2/seal-v2.ts';
+
+export type { ContentProblem } from './checksum-verdict.ts';
 
 /** The checksum versions this verifier knows. */
 export const KNOWN_CHECKSUM_VERSIONS: readonly number[] = [1, 2];
@@ -20,14 +23,6 @@ export interface StoredRow extends RowContent {
   redacted: boolean;
   /** Format v2 texts of AUDIT_LOGS_COLUMNS_V2, in that order (needed for checksum_version 2). */
   v2Values?: readonly (string | null)[] | null;
-}
-
-export interface ContentProblem {
-  /** 'checksum': only the checksum fails, so the row may verify under another org_id. */
-  part: 'checksum' | 'personal' | 'both' | 'unreadable';
-  expected: string | null;
-  found: string | null;
-  message: string;
 }
 
 const PERSONAL = [
@@ -97,15 +92,7 @@ export function checkRowContent(row: StoredRow): ContentProblem | null {
     if (!(error instanceof CanonicalFormError)) throw error;
     return { part: 'unreadable', expected: row.checksum, found: null, message: `cannot recompute the checksum: ${error.message}` };
   }
-  if (recomputed !== row.checksum) {
-    return {
-      part: personal ? 'both' : 'checksum',
-      expected: row.checksum,
-      found: recomputed,
-      message: `checksum does not recompute from the row's content and stored prev_checksum: the content changed since the row was sealed${personal ? `; also ${personal.message}` : ''}`,
-    };
-  }
-  return personal ? { part: 'personal', ...personal } : null;
+  return checksumVerdict(row.checksum, recomputed, personal, 'content');
 }
 
 function v2ValuesOf(row: StoredRow): readonly (string | null)[] {

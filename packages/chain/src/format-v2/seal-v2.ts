@@ -1,6 +1,7 @@
 // Format v2, part 3: sealing rows of a chain and checking a sealed row, for any
 // layout (table). Storage, randomness and the chain's order are the caller's.
 import { GENESIS_PREV_CHECKSUM } from '../canonical.ts';
+import { checksumVerdict, type ContentProblem } from '../checksum-verdict.ts';
 import { CanonicalFormError, HEX64, SALT } from '../row-validation.ts';
 import { FORMAT_V2, type FormatV2Layout, type RowV2 } from './canonical-v2.ts';
 
@@ -50,13 +51,8 @@ export interface StoredRowV2 extends RowV2 {
   redacted: boolean;
 }
 
-export interface ProblemV2 {
-  /** 'checksum': only the checksum fails (the row may verify under another chain key). */
-  part: 'checksum' | 'personal' | 'both' | 'unreadable';
-  expected: string | null;
-  found: string | null;
-  message: string;
-}
+/** What checkRowV2 reports: the same shape as a format v1 row's problem. */
+export type ProblemV2 = ContentProblem;
 
 function personalProblemV2(layout: FormatV2Layout, row: StoredRowV2): Omit<ProblemV2, 'part'> | null {
   const personal = layout.personalIndexes();
@@ -96,13 +92,5 @@ export function checkRowV2(layout: FormatV2Layout, row: StoredRowV2): ProblemV2 
     if (!(error instanceof CanonicalFormError)) throw error;
     return { part: 'unreadable', expected: row.checksum, found: null, message: `cannot recompute the checksum: ${error.message}` };
   }
-  if (recomputed !== row.checksum) {
-    return {
-      part: personal ? 'both' : 'checksum',
-      expected: row.checksum,
-      found: recomputed,
-      message: `checksum does not recompute from the row's values and stored prev_checksum: the content changed since the row was sealed${personal ? `; also ${personal.message}` : ''}`,
-    };
-  }
-  return personal ? { part: 'personal', ...personal } : null;
+  return checksumVerdict(row.checksum, recomputed, personal, 'values');
 }
