@@ -17,8 +17,6 @@ export const UNSUPPORTED_ON_CITUS = {
     'redaction is not supported on Citus: the append-only trigger on the shard accepts an erasure only with a redaction record carrying its own transaction id, and a worker\'s transaction id is not the coordinator\'s, so it refuses the change (AC001)',
   adopt:
     'adoption of existing rows is not supported on Citus: it captures inserts with a trigger on audit_logs that writes a coordinator-local queue, which the shards cannot reach; adopt on one server, then distribute',
-  lag:
-    'the per-chain lag figures (audit-chain lag, GET /admin/v1/lag) are not supported on Citus: each chain\'s oldest pending row is a lateral probe of audit_logs from the coordinator\'s chain table, which Citus cannot plan; audit-chain status shows the horizon, its holders and the pending totals',
   partition:
     'time partitioning is not supported on Citus by audit-chain: convert rewrites audit_logs into a partitioned table, which would undo its distribution; retention by partitions depends on it too',
 } as const;
