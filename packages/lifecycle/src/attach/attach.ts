@@ -62,6 +62,7 @@ export async function attachTable(pool: pg.Pool, options: AttachRunOptions): Pro
   }
 
   const inspection = await inspectTable(pool, options.table);
+  if (inspection.citus !== null) throw new LifecycleError(citusRefusal(`${inspection.schema}.${inspection.table}`, inspection.citus));
   const plan = await planAttach(pool, inspection, options);
   const lines = describePlan(plan);
   if (options.dryRun) return { plan, lines, tableId: null, resumed: false, done: false };
@@ -69,6 +70,24 @@ export async function attachTable(pool: pg.Pool, options: AttachRunOptions): Pro
   const tableId = await record(pool, plan);
   await runSteps(pool, tableId, plan, 'columns', options);
   return { plan, lines, tableId, resumed: false, done: true };
+}
+
+/**
+ * attach on a table Citus manages is refused before anything changes: found by
+ * trying it on the Citus test cluster (test/citus/attach.test.ts), numbering
+ * the existing rows is an UPDATE joined on ctid across shards, which Citus
+ * refuses ("cannot perform distributed planning for the given modification");
+ * and the attached table's safe horizon (packages/sealing/src/attached-tables.ts)
+ * reads the coordinator's RowExclusiveLock holders only, not the transactions
+ * left prepared on a worker, which the horizon of audit_logs lists on Citus.
+ */
+export function citusRefusal(table: string, kind: string): string {
+  return (
+    `attach refused, nothing changed: ${table} is ${kind.startsWith('a ') ? kind : `a Citus table ${kind}`}, and attach supports plain tables only ` +
+    `(numbering its rows is an UPDATE Citus cannot plan across shards, and an attached table's safe horizon does not list the writers prepared on the workers): ` +
+    `write these events to audit_chain.audit_logs, which audit-chain distributes and seals on Citus, or attach the table while it is a plain table on the coordinator ` +
+    `(undistribute_table('${table.replaceAll("'", "''")}')) and keep it there`
+  );
 }
 
 function differences(plan: AttachPlan, options: AttachOptions): string[] {
