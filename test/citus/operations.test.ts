@@ -14,6 +14,7 @@ import { connect } from '../support/database.ts';
 import { checkAllChains } from '../support/chain-check.ts';
 import { newKey, runCli, signHeads, writeKeyring, type JsonReport } from '../tamper/support.ts';
 import { ADMIN, WRITE_TOKEN, adminServer } from '../../apps/api/src/admin/test-support.ts';
+import { isSystemChainRefusal } from '@audit-chain/citus';
 import { createCitusDatabase } from './cluster.ts';
 import { pendingRows, shardOf, workerUrlOf } from './shards.ts';
 
@@ -244,8 +245,32 @@ describe('what audit-chain does not offer on Citus', () => {
     }
   });
 
-  test('a row for the system chain (org_id NULL) is refused: the chain key is the distribution column', async () => {
-    await expect(insertRows(db.pool, null, 1)).rejects.toThrow(/the partition column of table audit_chain.audit_logs cannot be NULL/);
+  test('a row for the system chain (org_id NULL) is refused: the chain key is the distribution column; the API says so in a 400, nothing written', async () => {
+    const before = await db.pool.query<{ n: string }>('select count(*)::text as n from audit_logs');
+    const refused = await insertRows(db.pool, null, 1).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toMatch(/the partition column of table audit_chain.audit_logs cannot be NULL/);
+    expect(isSystemChainRefusal(refused)).toBe(true);
+    const app = adminServer(db.pool);
+    try {
+      const auth = { authorization: `Bearer ${WRITE_TOKEN}` };
+      const event = { actor_type: 'user', actor_id: 'u-1', action: 'system.event' };
+      for (const payload of [{ ...event, org_id: null }, { events: [{ ...event, org_id: newOrgId() }, { ...event, org_id: null }] }]) {
+        const written = await app.inject({ method: 'POST', url: '/v1/audit-events', headers: auth, payload });
+        expect(written.statusCode, written.body).toBe(400);
+        expect(written.json()).toMatchObject({
+          error: 'not_supported_on_citus',
+          message: expect.stringMatching(/^the system chain \(org_id null\) is not supported on Citus: audit_logs is distributed by org_id.*; nothing was written$/),
+        });
+      }
+    } finally {
+      await app.close();
+    }
+    const after = await db.pool.query<{ n: string }>('select count(*)::text as n from audit_logs');
+    expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
   });
 });
 
