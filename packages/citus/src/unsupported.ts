@@ -12,7 +12,7 @@ export class CitusUnsupportedError extends Error {
 
 export const UNSUPPORTED_ON_CITUS = {
   retain:
-    'retention is not supported on Citus: the trigger that lets a DELETE through only for rows under a checkpointed cut runs on the shards, where the transaction setting naming the cuts is not visible (Citus does not send it), so every retention DELETE is refused (AC002)',
+    'retention is not supported on Citus: the retention DELETE runs on the shards, where the trigger that lets it through reads the cuts of the transaction from a setting made with set_config (Citus sends only SET LOCAL, with citus.propagate_set_commands = local) and looks them up in audit_chain_retention_cuts, a coordinator-local table absent from the workers, so it refuses every row (AC002)',
   redact:
     'redaction is not supported on Citus: the append-only trigger on the shard accepts an erasure only with a redaction record carrying its own transaction id, and a worker\'s transaction id is not the coordinator\'s, so it refuses the change (AC001)',
   adopt:
