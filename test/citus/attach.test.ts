@@ -98,4 +98,16 @@ describe('attach on Citus', () => {
     expect(verified.code, `${verified.stdout}\n${verified.stderr}`).toBe(0);
     expect(verified.stdout).toContain('public.coordinator_audit');
   });
+
+  test('an attached table distributed afterwards is not sealed: seal --once names it, says why and what to do, and exits 1', async () => {
+    await db.pool.query("select create_distributed_table('public.coordinator_audit', 'org_id')");
+    await writeProductRows('coordinator_audit', 1, 'distributed');
+    const before = await db.pool.query<{ sealed: string }>('select sum(sealed_rows)::text as sealed from audit_chain_table_state');
+    const sealed = await runCli(['seal', '--once', '--wait-ms', '2000'], cliEnv);
+    expect(sealed.code).toBe(1);
+    expect(sealed.stderr).toContain("public.coordinator_audit is a Citus distributed or reference table (distributed after it was attached)");
+    expect(sealed.stderr).toContain("undistribute_table('public.coordinator_audit')");
+    const after = await db.pool.query<{ sealed: string }>('select sum(sealed_rows)::text as sealed from audit_chain_table_state');
+    expect(after.rows[0]!.sealed).toBe(before.rows[0]!.sealed);
+  });
 });

@@ -126,7 +126,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       if (!stopping) {
         for (const table of await sealAttachedTables(pool, { batchSize: config.sealing.batchSize, waitMs: 0 })) {
           for (const chain of table.chains) if (chain.sealed > 0) stats.recordBatch(chain.sealed, []);
-          if (table.status === 'drifted' && !driftReported.has(table.message ?? '')) {
+          if ((table.status === 'drifted' || table.status === 'unsupported') && !driftReported.has(table.message ?? '')) {
             driftReported.add(table.message ?? '');
             log.error({ table: table.table }, table.message ?? 'attached table drifted');
           }

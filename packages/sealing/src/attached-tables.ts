@@ -136,10 +136,19 @@ export async function attachedHorizon(pool: pg.Pool, table: ChainedTable, waitMs
 
 export interface AttachedSealResult {
   table: string;
-  status: 'sealed' | 'drifted' | 'held';
+  /** unsupported: Citus distributes the table (it was distributed after attach); it is not sealed. */
+  status: 'sealed' | 'drifted' | 'held' | 'unsupported';
   /** Rows sealed per chain label. */
   chains: { label: string; sealed: number; watermark: bigint }[];
   message?: string;
+}
+
+/** True when Citus manages the table (an attached table distributed afterwards); false on a plain PostgreSQL. */
+async function distributedByCitus(db: Pick<pg.ClientBase, 'query'>, table: Pick<ChainedTable, 'schema' | 'table'>): Promise<boolean> {
+  const citus = await db.query<{ present: boolean }>("select to_regclass('pg_catalog.pg_dist_partition') is not null as present");
+  if (!citus.rows[0]?.present) return false;
+  const found = await db.query<{ n: number }>('select count(*)::int as n from pg_catalog.pg_dist_partition where logicalrelid = $1::regclass', [qualifiedName(table)]);
+  return (found.rows[0]?.n ?? 0) > 0;
 }
 
 /** Seals every attached table up to its horizon. */
@@ -158,6 +167,14 @@ export async function sealAttachedTable(pool: pg.Pool, table: ChainedTable, opti
       await pool.query("update audit_chain_tables set status = 'drifted', drift = $2 where id = $1", [table.id, message]);
     }
     return { table: name, status: 'drifted', chains: [], message };
+  }
+  if (await distributedByCitus(pool, table)) {
+    return {
+      table: name,
+      status: 'unsupported',
+      chains: [],
+      message: `${name} is a Citus distributed or reference table (distributed after it was attached): attached tables are sealed only as plain tables, whose safe horizon the coordinator's locks prove and whose chains Citus can plan; make it a plain table again with undistribute_table('${name}') (docs/scaling.md#citus)`,
+    };
   }
   const horizon = await attachedHorizon(pool, table, options.waitMs);
   if (horizon === null) return { table: name, status: 'held', chains: [], message: `${name}: a transaction writing to it is still open` };

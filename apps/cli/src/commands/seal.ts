@@ -56,6 +56,8 @@ transactions stay pending and are listed), 1 when a chain's invariant is broken
         if (result.broken.length > 0) throw new Error(`${result.broken.length} chain(s) halted on a broken invariant`);
         const drifted = attached.filter((table) => table.status === 'drifted');
         if (drifted.length > 0) throw new Error(`${drifted.length} attached table(s) not sealed: their columns changed (see above)`);
+        const unsupported = attached.filter((table) => table.status === 'unsupported');
+        if (unsupported.length > 0) throw new Error(`${unsupported.length} attached table(s) not sealed: distributed by Citus (see above)`);
       } finally {
         await pool.end();
       }
