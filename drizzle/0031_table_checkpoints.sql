@@ -62,7 +62,7 @@ BEGIN
   EXECUTE format('GRANT SELECT ON audit_chain_table_checkpoints TO %I, %I', audit_chain_role('sealer'), audit_chain_role('admin'));
   EXECUTE format('GRANT SELECT, INSERT ON audit_chain_table_checkpoints TO %I', signer);
   EXECUTE format('GRANT UPDATE (exported_to) ON audit_chain_table_checkpoints TO %I', signer);
-  EXECUTE format('GRANT SELECT ON audit_chain_tables, audit_chain_table_state TO %I', signer);
+  EXECUTE format('GRANT SELECT ON audit_chain_tables, audit_chain_table_columns, audit_chain_table_state TO %I', signer);
   -- Tables attached before this migration: what `attach` now grants the signer.
   FOR t IN SELECT * FROM audit_chain_tables WHERE format_version >= 2 AND status IN ('attached', 'drifted') LOOP
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', t.schema_name, signer);
