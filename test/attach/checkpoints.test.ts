@@ -176,7 +176,7 @@ describe('checkpoints of an attached table', () => {
   test('a checkpoint row forged by a superuser is a break (its signature), naming the chain it claims', async () => {
     const genuine = (await db.pool.query<{ id: string; table_id: number; body: Record<string, unknown> }>('select id::text, table_id, body from audit_chain_table_checkpoints where chain_key = $1', [TENANTS[0]])).rows[0]!;
     const lastGenuine = (await db.pool.query<{ id: string }>('select max(id)::text as id from audit_chain_table_checkpoints')).rows[0]!.id;
-    const forgedBody = { ...genuine.body, chain_seq: String(BigInt(genuine.body.chain_seq as string) + 1n), checksum: 'e'.repeat(64) };
+    const forgedBody: Record<string, unknown> = { ...genuine.body, chain_seq: String(BigInt(genuine.body.chain_seq as string) + 1n), checksum: 'e'.repeat(64) };
     await db.pool.query(
       `insert into audit_chain_table_checkpoints (table_id, chain_key, chain_seq, sealed_count, checksum, signed_at, key_id, signature, body)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9), ($1, null, 1, 1, $5, $6, $7, $8, '{}')`,
