@@ -236,6 +236,21 @@ describe('checkpoints of an attached table', () => {
     expect((await withCheckpoints()).breaks).toEqual([]);
   });
 
+  test('a head whose row does not carry the state\'s checksum is not signed; the other chains are', async () => {
+    const [tenant, other] = TENANTS;
+    const state = (await db.pool.query<{ head_checksum: string }>('select head_checksum from audit_chain_table_state where chain_key = $1', [tenant])).rows[0]!;
+    await db.pool.query('update audit_chain_table_state set head_checksum = $2 where chain_key = $1', [tenant, 'e'.repeat(64)]);
+    try {
+      const round = await runCheckpointRound(signerPool, { signer, sinks: [], policy: 'requested', waitForLock: true, now: () => new Date('2020-06-02T00:00:00Z') });
+      expect(round.skippedTables.map((entry) => [entry.chain, entry.reason])).toEqual([[label(tenant), 'head_row_mismatch']]);
+      expect(round.skippedTables[0]!.message).toMatch(new RegExp(`got checksum [0-9a-f]{64}, want the chain state's head e{64}`));
+      expect(round.signedTables.map((checkpoint) => checkpoint.chain_key)).toEqual([other]);
+    } finally {
+      await db.pool.query('update audit_chain_table_state set head_checksum = $2 where chain_key = $1', [tenant, state.head_checksum]);
+    }
+    expect((await withCheckpoints()).breaks).toEqual([]);
+  });
+
   test('rows deleted at the tail below a checkpoint, the state set to match, are caught; the head is not signed again', async () => {
     const tenant = TENANTS[1];
     const rows = await chainRows(tenant);
@@ -249,7 +264,8 @@ describe('checkpoints of an attached table', () => {
     expect(report.breaks.map((found) => found.kind)).toEqual(['tail_truncated', 'head_mismatch']);
     expect(report.breaks.every((found) => found.chain === label(tenant))).toBe(true);
     expect(report.breaks[0]!.message).toBe(
-      `the chain ends at chain_seq ${kept.seq}, but 1 signed checkpoint(s), up to chain_seq ${checkpointSeq} with sealed_count 11 (signed 2020-06-01T00:00:00.000Z by attached-1), cover rows beyond it: the tail was deleted`,
+      // Two: the first round's and the one signed beside the mismatched head above.
+      `the chain ends at chain_seq ${kept.seq}, but 2 signed checkpoint(s), up to chain_seq ${checkpointSeq} with sealed_count 11 (signed 2020-06-02T00:00:00.000Z by attached-1), cover rows beyond it: the tail was deleted`,
     );
     expect(report.breaks[1]!.message).toContain(`the chain state's watermark ${kept.seq} is below the trusted checkpoint's chain_seq ${checkpointSeq}`);
     const cli = await runCli(['verify', '--all', '--no-record']);

@@ -3,9 +3,8 @@
 // audit_chain_table_state and audit_chain_table_checkpoints (drizzle/0031).
 // Like audit_chain_checkpoints, the table is a convenience copy: verification
 // trusts a row of it only through its signature.
-import type { SignedTableCheckpoint } from '@audit-chain/chain';
+import { quoteIdent, type SignedTableCheckpoint } from '@audit-chain/chain';
 import { qualifiedName, type ChainedTable } from '@audit-chain/sealing';
-import { quoteIdent } from '@audit-chain/chain';
 import { EXPORT_PENDING, type Query } from './checkpoint-queries.ts';
 
 /**
@@ -35,12 +34,17 @@ export function readTableHeadsAndCheckpoints(tableIds?: readonly number[]): Quer
   };
 }
 
-/** The stored checksum of the chain's row at `chainSeq`, to check the state before signing it. */
-export function readTableRowAt(table: ChainedTable, chainKey: string | null, chainSeq: string): Query {
-  const keyMatch = table.chainKey === null ? '' : chainKey === null ? `and t.${quoteIdent(table.chainKey)} is null` : `and t.${quoteIdent(table.chainKey)}::text = $2`;
+/**
+ * The stored checksums of the rows at `chainSeqs` (the heads to sign), with
+ * their chain keys, in one statement per table: attach adds no index on
+ * audit_chain_seq, so one scan checks every head of the table at once.
+ */
+export function readTableRowsAt(table: ChainedTable, chainSeqs: readonly string[]): Query {
+  const key = table.chainKey === null ? 'null::text' : `t.${quoteIdent(table.chainKey)}::text`;
   return {
-    text: `select t.${quoteIdent(table.checksumColumn)} as checksum from ${qualifiedName(table)} t where t.${quoteIdent(table.seqColumn)} = $1::bigint ${keyMatch}`,
-    values: table.chainKey !== null && chainKey !== null ? [chainSeq, chainKey] : [chainSeq],
+    text: `select t.${quoteIdent(table.seqColumn)}::text as seq, ${key} as chain_key, t.${quoteIdent(table.checksumColumn)} as checksum
+             from ${qualifiedName(table)} t where t.${quoteIdent(table.seqColumn)} = any($1::bigint[])`,
+    values: [chainSeqs],
   };
 }
 

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { listChainedTables, chainLabel, type ChainedTable } from '@audit-chain/sealing';
 import { checkpointDecision, type CheckpointPolicy, type LastCheckpoint } from './checkpoint-policy.ts';
-import { readTableHeadsAndCheckpoints, readTableRowAt } from './table-checkpoint-queries.ts';
+import { readTableHeadsAndCheckpoints, readTableRowsAt } from './table-checkpoint-queries.ts';
 
 export interface TableHead {
   table: ChainedTable;
@@ -50,7 +50,7 @@ export async function dueTableHeads(
   }
   const byId = new Map(tables.map((found) => [found.id, found]));
   const rows = (await client.query<TableHeadRow>(readTableHeadsAndCheckpoints([...byId.keys()]))).rows;
-  const due: TableHead[] = [];
+  const candidates: { head: TableHead; label: string }[] = [];
   for (const row of rows) {
     const chained = byId.get(row.table_id)!;
     const label = chainLabel(chained, row.chain_key, chained.chainKey !== null);
@@ -70,18 +70,29 @@ export async function dueTableHeads(
       });
       continue;
     }
-    if (!decision.due) continue;
-    const atHead = await client.query<{ checksum: string | null }>(readTableRowAt(chained, head.chainKey, String(head.watermarkSeq)));
-    const found = atHead.rows.length === 1 ? atHead.rows[0]!.checksum : null;
-    if (found !== head.headChecksum) {
-      skipped.push({
-        chain: label,
-        reason: 'head_row_mismatch',
-        message: `row at watermark ${head.watermarkSeq}: got checksum ${found ?? '(no row)'}, want the chain state's head ${head.headChecksum}; not signed (run audit-chain verify)`,
-      });
-      continue;
+    if (decision.due) candidates.push({ head, label });
+  }
+  const due: TableHead[] = [];
+  for (const chained of tables) {
+    const mine = candidates.filter((candidate) => candidate.head.table.id === chained.id);
+    if (mine.length === 0) continue;
+    const found = new Map<string, (string | null)[]>();
+    const at = (seq: string, chainKey: string | null) => JSON.stringify([seq, chainKey]);
+    const heads = await client.query<{ seq: string; chain_key: string | null; checksum: string | null }>(readTableRowsAt(chained, mine.map((candidate) => String(candidate.head.watermarkSeq))));
+    for (const row of heads.rows) found.set(at(row.seq, row.chain_key), [...(found.get(at(row.seq, row.chain_key)) ?? []), row.checksum]);
+    for (const { head, label } of mine) {
+      const atHead = found.get(at(String(head.watermarkSeq), head.chainKey)) ?? [];
+      const checksum = atHead.length === 1 ? atHead[0]! : null;
+      if (checksum !== head.headChecksum) {
+        skipped.push({
+          chain: label,
+          reason: 'head_row_mismatch',
+          message: `row at watermark ${head.watermarkSeq}: got checksum ${checksum ?? '(no row)'}, want the chain state's head ${head.headChecksum}; not signed (run audit-chain verify)`,
+        });
+        continue;
+      }
+      due.push(head);
     }
-    due.push(head);
   }
   return due;
 }
