@@ -6,7 +6,7 @@
 // deleted with its state set to match, and checkpoint rows are forged. Links,
 // content and state alone see none of it; verify with the keyring fails on
 // each, naming the table and the chain. Signing times are fixed instants.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -284,6 +284,17 @@ describe('checkpoints of an attached table', () => {
     const gone = await withCheckpoints();
     expect(gone.breaks.map((found) => [found.kind, found.chain])).toEqual([['tail_truncated', label(tenant)]]);
     expect(gone.breaks[0]!.message).toContain('no row and no chain state of this chain');
+  });
+
+  test('a torn line in the checkpoint files is reported once, by verify --all and by verify --table', async () => {
+    appendFileSync(join(exportDir, readdirSync(exportDir)[0]!), '{"v":2,"schema":"pub\n');
+    const all = await runCli(['verify', '--all', '--no-record']);
+    expect(all.code).toBe(1);
+    expect(all.stdout.match(/invalid JSON/g)).toHaveLength(1);
+    const one = await runCli(['verify', '--table', 'public.audit_logs', '--no-record']);
+    expect(one.code).toBe(1);
+    expect(one.stdout.match(/invalid JSON/g)).toHaveLength(1);
+    expect(one.stdout).toMatch(/break checkpoint_signature_invalid in \S+checkpoints-2020-06-0\d\.jsonl/);
   });
 
   test('checkpoint and verify name an unknown table in one line and exit 2', async () => {

@@ -65,6 +65,8 @@ export async function gatherCheckpoints(
   sources: CheckpointSources,
   orgId?: string | null,
   kind: 'org' | 'table' = 'org',
+  /** kind 'table': also report untrusted entries that name no chain at all (a torn line), when audit_logs' verification does not run. */
+  reportUnclaimed = false,
 ): Promise<CheckpointEvidence> {
   const evidence: CheckpointEvidence = { trusted: new Map(), tables: new Map(), breaks: [], sources: [], warnings: [] };
   const seen = new Set<string>();
@@ -75,7 +77,10 @@ export async function gatherCheckpoints(
       entries.map((entry) => entry.value),
       keyring,
     );
-    const mine = breaks.filter((untrusted) => fromOwnTable || (kind === 'table') === (untrusted.tableClaim !== undefined));
+    const unclaimed = (untrusted: (typeof breaks)[number]) => untrusted.tableClaim === undefined && untrusted.orgId === undefined;
+    const mine = breaks.filter(
+      (untrusted) => fromOwnTable || (kind === 'table') === (untrusted.tableClaim !== undefined) || (kind === 'table' && reportUnclaimed && unclaimed(untrusted)),
+    );
     stats.read += entries.length;
     stats.rejected += mine.length;
     stats.trusted += kind === 'org' ? trusted.length : trustedTables.length;

@@ -39,6 +39,8 @@ export interface AttachedVerifyOptions {
   /** Public keys that may sign checkpoints; null or absent: checkpoints are not read (links, content and state only). */
   keyring?: readonly CheckpointPublicKey[] | null;
   checkpointSources?: CheckpointSources;
+  /** Also report checkpoint lines that name no chain at all (a torn line): set when audit_logs' verification, which reports them, does not run. */
+  reportUnclaimed?: boolean;
 }
 
 export interface AttachedChainReport {
@@ -64,7 +66,7 @@ export async function verifyAttachedTables(pool: pg.Pool, options: AttachedVerif
     options.table === undefined || schema === null || table === null || options.table === `${schema}.${table}` || options.table === table;
   let evidence = NO_EVIDENCE;
   if (options.keyring) {
-    evidence = await gatherCheckpoints(pool, options.keyring, options.checkpointSources ?? { directories: [], table: true }, undefined, 'table');
+    evidence = await gatherCheckpoints(pool, options.keyring, options.checkpointSources ?? { directories: [], table: true }, undefined, 'table', options.reportUnclaimed ?? false);
     report.checkpoints.sources = evidence.sources;
     report.warnings.push(...evidence.warnings);
     for (const untrusted of evidence.breaks) {

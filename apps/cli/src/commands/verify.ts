@@ -99,7 +99,7 @@ async function verifyAttached(context: CliContext, options: VerifyOptions): Prom
   const checkpointSources = checkpointSourcesFromConfig(config, { dir: options.checkpoints, table: options.dbCheckpoints });
   const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain verify', max: 2 });
   try {
-    const report = await verifyAttachedTables(pool, { table: options.table, keyring, checkpointSources });
+    const report = await verifyAttachedTables(pool, { table: options.table, keyring, checkpointSources, reportUnclaimed: options.table !== undefined });
     // The audit_logs run already said so when it ran.
     if (options.table === undefined) report.warnings = report.warnings.filter((warning) => !warning.startsWith('no keyring') && !warning.startsWith('no checkpoint directory'));
     return report;
