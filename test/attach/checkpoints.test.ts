@@ -23,7 +23,11 @@ import {
   writeSigningKeyPair,
   type AttachedVerifyReport,
 } from '@audit-chain/verification';
+import { pino } from 'pino';
+import { loadConfig } from '@audit-chain/config';
 import { main } from '../../apps/cli/src/main.ts';
+import { startCheckpointLoop } from '../../apps/worker/src/checkpoint-loop.ts';
+import { waitFor } from '../support/audit-rows.ts';
 import { connectAs, expectSqlState } from '../db/helpers.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { actAsTenant, newTenant, productDdl, productInsert } from './product-tenant.ts';
@@ -251,6 +255,36 @@ describe('checkpoints of an attached table', () => {
     expect((await withCheckpoints()).breaks).toEqual([]);
   });
 
+  test('the worker\'s checkpoint loop signs an attached chain whose head moved, and only that one', async () => {
+    const [tenant] = TENANTS;
+    await productWrite(tenant, 2, 400);
+    await seal();
+    const head = (await chainRows(tenant)).at(-1)!;
+    const before = (await db.pool.query<{ id: string }>('select max(id)::text as id from audit_chain_table_checkpoints')).rows[0]!.id;
+    const config = loadConfig({
+      AUDIT_CHAIN_DATA_DIR: keyDir,
+      AUDIT_CHAIN_SIGNING_KEY_FILE: keyFiles.privateKeyFile,
+      AUDIT_CHAIN_SIGNING_KEY_ID: pair.keyId,
+      AUDIT_CHAIN_CHECKPOINT_DIR: exportDir,
+      AUDIT_CHAIN_CHECKPOINT_EVERY_ROWS: '1',
+    });
+    const loop = startCheckpointLoop({ databaseUrl: db.url, config, logger: pino({ level: 'silent' }), pollMs: 50 });
+    try {
+      expect(loop.signing).toBe(true);
+      await waitFor('the loop to sign the moved head', async () =>
+        (await db.pool.query('select 1 from audit_chain_table_checkpoints where chain_key = $1 and chain_seq = $2', [tenant, head.seq])).rowCount === 1,
+      );
+    } finally {
+      await loop.stop();
+    }
+    const signed = await db.pool.query<{ chain_key: string; checksum: string; exported: string | null }>(
+      `select chain_key, checksum, exported_to->>'directory' as exported from audit_chain_table_checkpoints where id > $1`,
+      [before],
+    );
+    expect(signed.rows).toEqual([{ chain_key: tenant, checksum: head.checksum, exported: expect.any(String) }]);
+    expect((await withCheckpoints()).breaks).toEqual([]);
+  });
+
   test('rows deleted at the tail below a checkpoint, the state set to match, are caught; the head is not signed again', async () => {
     const tenant = TENANTS[1];
     const rows = await chainRows(tenant);
@@ -275,7 +309,7 @@ describe('checkpoints of an attached table', () => {
     // The signer refuses to bless the shortened chain.
     const signing = await runCli(['checkpoint', '--table', 'public.audit_logs']);
     expect(signing.code).toBe(1);
-    expect(signing.stdout).toMatch(new RegExp(`signed ${label(TENANTS[0])} at chain_seq \\d+ \\(11 rows, head [0-9a-f]{64}\\) with key attached-1`));
+    expect(signing.stdout).toMatch(new RegExp(`signed ${label(TENANTS[0])} at chain_seq \\d+ \\(13 rows, head [0-9a-f]{64}\\) with key attached-1`));
     expect(signing.stderr).toContain(`${label(tenant)} not signed: watermark ${kept.seq}: got it below the last checkpoint's chain_seq ${checkpointSeq}`);
 
     // Every row of the chain deleted, and its state: the checkpoints still name it.
