@@ -64,6 +64,13 @@ export async function verifyAttachedTables(pool: pg.Pool, options: AttachedVerif
   const report: AttachedVerifyReport = { ok: true, chains: [], breaks: [], checkpoints: { checked: Boolean(options.keyring), trusted: 0, sources: [] }, warnings: [] };
   const named = (schema: string | null, table: string | null) =>
     options.table === undefined || schema === null || table === null || options.table === `${schema}.${table}` || options.table === table;
+  const tables = (await listChainedTables(pool)).filter((table) => named(table.schema, table.table));
+  if (options.table !== undefined && tables.length === 0) throw new UnknownTableError(`no attached table ${options.table} (audit_chain_tables): see \`audit-chain status\``);
+  // A checkpoint names a chain by its key's text; whether the table has a key column at all comes from the registry.
+  const labelOf = (schema: string, table: string, chainKey: string | null) => {
+    const attached = tables.find((found) => found.schema === schema && found.table === table);
+    return chainLabel({ schema, table }, chainKey, attached ? attached.chainKey !== null : chainKey !== null);
+  };
   let evidence = NO_EVIDENCE;
   if (options.keyring) {
     evidence = await gatherCheckpoints(pool, options.keyring, options.checkpointSources ?? { directories: [], table: true }, undefined, 'table', options.reportUnclaimed ?? false);
@@ -72,16 +79,12 @@ export async function verifyAttachedTables(pool: pg.Pool, options: AttachedVerif
     for (const untrusted of evidence.breaks) {
       const claim = untrusted.tableClaim;
       if (!named(claim?.schema ?? null, claim?.table ?? null)) continue;
-      const chain = claim?.schema != null && claim.table !== null
-        ? chainLabel({ schema: claim.schema, table: claim.table }, claim.chainKey ?? null, claim.chainKey !== null)
-        : (untrusted.source ?? 'checkpoint');
+      const chain = claim?.schema != null && claim.table !== null ? labelOf(claim.schema, claim.table, claim.chainKey ?? null) : (untrusted.source ?? 'checkpoint');
       report.breaks.push({ chain, kind: untrusted.kind as AttachedBreak['kind'], chainSeq: untrusted.chainSeq, message: untrusted.message });
     }
   } else if (options.keyring === null) {
     report.warnings.push('no keyring: attached tables\' chains are not checked against signed checkpoints, so a chain recomputed end to end or a deleted tail with its chain state rewritten would go unnoticed');
   }
-  const tables = (await listChainedTables(pool)).filter((table) => named(table.schema, table.table));
-  if (options.table !== undefined && tables.length === 0) throw new UnknownTableError(`no attached table ${options.table} (audit_chain_tables): see \`audit-chain status\``);
   const verified = new Set<string>();
   for (const table of tables) {
     if (table.status === 'drifted') report.breaks.push({ chain: `${table.schema}.${table.table}`, kind: 'drifted', chainSeq: null, message: table.drift ?? 'the table drifted' });
@@ -99,7 +102,7 @@ export async function verifyAttachedTables(pool: pg.Pool, options: AttachedVerif
     if (!named(latest.schema, latest.table)) continue;
     const attached = tables.some((table) => table.schema === latest.schema && table.table === latest.table);
     report.breaks.push({
-      chain: chainLabel(latest, latest.chain_key, latest.chain_key !== null),
+      chain: labelOf(latest.schema, latest.table, latest.chain_key),
       kind: 'tail_truncated',
       chainSeq: latest.chain_seq,
       message: attached
