@@ -3,17 +3,44 @@
 // checksum and personal digest recompute from the row's values under the
 // covered column set of its revision; the head matches the chain's state; a
 // row sealed above the watermark, or a chain whose table drifted, is reported.
+// With a keyring, each chain is also checked against its trusted signed
+// checkpoints (version 2, docs/chain-format.md section 7): a chain rewritten
+// and recomputed end to end, or cut short at its tail, disagrees with them;
+// a checkpoint whose signature does not hold is itself a break.
 import type pg from 'pg';
-import { GENESIS_PREV_CHECKSUM, checkRowV2, formatV2Layout, selectListV2, valuesFromResult, quoteIdent } from '@audit-chain/chain';
+import { GENESIS_PREV_CHECKSUM, checkRowV2, formatV2Layout, selectListV2, valuesFromResult, quoteIdent, type CheckpointPublicKey, type TableCheckpointBody } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
 import { chainLabel, listChainedTables, qualifiedName, type ChainedTable } from '@audit-chain/sealing';
+import { gatherCheckpoints, tableChainId, type CheckpointEvidence, type CheckpointSources } from './checkpoint-evidence.ts';
+import { TableCheckpointCheck } from './table-checkpoint-check.ts';
+import { UnknownTableError } from './table-heads.ts';
 
 export interface AttachedBreak {
   /** "schema.table chain <key>" */
   chain: string;
-  kind: 'content_changed' | 'link_broken' | 'unsealed_below_watermark' | 'head_mismatch' | 'sealed_above_watermark' | 'drifted';
+  kind:
+    | 'content_changed'
+    | 'link_broken'
+    | 'unsealed_below_watermark'
+    | 'head_mismatch'
+    | 'sealed_above_watermark'
+    | 'drifted'
+    | 'checkpoint_mismatch'
+    | 'tail_truncated'
+    | 'checkpoint_signature_invalid'
+    | 'checkpoint_key_unknown';
   chainSeq: string | null;
   message: string;
+}
+
+export interface AttachedVerifyOptions {
+  /** "schema.table" or a table name: only that table. */
+  table?: string;
+  /** Public keys that may sign checkpoints; null or absent: checkpoints are not read (links, content and state only). */
+  keyring?: readonly CheckpointPublicKey[] | null;
+  checkpointSources?: CheckpointSources;
+  /** Also report checkpoint lines that name no chain at all (a torn line): set when audit_logs' verification, which reports them, does not run. */
+  reportUnclaimed?: boolean;
 }
 
 export interface AttachedChainReport {
@@ -27,36 +54,85 @@ export interface AttachedVerifyReport {
   ok: boolean;
   chains: AttachedChainReport[];
   breaks: AttachedBreak[];
+  checkpoints: { checked: boolean; trusted: number; sources: { source: string; read: number; trusted: number; rejected: number }[] };
+  warnings: string[];
 }
 
-export async function verifyAttachedTables(pool: pg.Pool, options: { table?: string } = {}): Promise<AttachedVerifyReport> {
-  const report: AttachedVerifyReport = { ok: true, chains: [], breaks: [] };
-  for (const table of await listChainedTables(pool)) {
-    if (options.table && options.table !== `${table.schema}.${table.table}` && options.table !== table.table) continue;
-    if (table.status === 'drifted') report.breaks.push({ chain: `${table.schema}.${table.table}`, kind: 'drifted', chainSeq: null, message: table.drift ?? 'the table drifted' });
-    await verifyTable(pool, table, report);
+const NO_EVIDENCE: CheckpointEvidence = { trusted: new Map(), tables: new Map(), breaks: [], sources: [], warnings: [] };
+
+export async function verifyAttachedTables(pool: pg.Pool, options: AttachedVerifyOptions = {}): Promise<AttachedVerifyReport> {
+  const report: AttachedVerifyReport = { ok: true, chains: [], breaks: [], checkpoints: { checked: Boolean(options.keyring), trusted: 0, sources: [] }, warnings: [] };
+  const named = (schema: string | null, table: string | null) =>
+    options.table === undefined || schema === null || table === null || options.table === `${schema}.${table}` || options.table === table;
+  const tables = (await listChainedTables(pool)).filter((table) => named(table.schema, table.table));
+  if (options.table !== undefined && tables.length === 0) throw new UnknownTableError(`no attached table ${options.table} (audit_chain_tables): see \`audit-chain status\``);
+  // A checkpoint names a chain by its key's text; whether the table has a key column at all comes from the registry.
+  const labelOf = (schema: string, table: string, chainKey: string | null) => {
+    const attached = tables.find((found) => found.schema === schema && found.table === table);
+    return chainLabel({ schema, table }, chainKey, attached ? attached.chainKey !== null : chainKey !== null);
+  };
+  let evidence = NO_EVIDENCE;
+  if (options.keyring) {
+    evidence = await gatherCheckpoints(pool, options.keyring, options.checkpointSources ?? { directories: [], table: true }, undefined, 'table', options.reportUnclaimed ?? false);
+    report.checkpoints.sources = evidence.sources;
+    report.warnings.push(...evidence.warnings);
+    for (const untrusted of evidence.breaks) {
+      const claim = untrusted.tableClaim;
+      if (!named(claim?.schema ?? null, claim?.table ?? null)) continue;
+      const chain = claim?.schema != null && claim.table !== null ? labelOf(claim.schema, claim.table, claim.chainKey ?? null) : (untrusted.source ?? 'checkpoint');
+      report.breaks.push({ chain, kind: untrusted.kind as AttachedBreak['kind'], chainSeq: untrusted.chainSeq, message: untrusted.message });
+    }
+  } else if (options.keyring === null) {
+    report.warnings.push('no keyring: attached tables\' chains are not checked against signed checkpoints, so a chain recomputed end to end or a deleted tail with its chain state rewritten would go unnoticed');
   }
+  const verified = new Set<string>();
+  for (const table of tables) {
+    if (table.status === 'drifted') report.breaks.push({ chain: `${table.schema}.${table.table}`, kind: 'drifted', chainSeq: null, message: table.drift ?? 'the table drifted' });
+    const checkpointsOf = (chainKey: string | null) => {
+      const id = tableChainId(table.schema, table.table, chainKey);
+      verified.add(id);
+      return evidence.tables.get(id) ?? [];
+    };
+    await verifyTable(pool, table, report, checkpointsOf);
+  }
+  // Trusted checkpoints of a chain no table or state row has any more: all of it is gone.
+  for (const [id, list] of evidence.tables) {
+    if (verified.has(id)) continue;
+    const latest = list.at(-1)!;
+    if (!named(latest.schema, latest.table)) continue;
+    const attached = tables.some((table) => table.schema === latest.schema && table.table === latest.table);
+    report.breaks.push({
+      chain: labelOf(latest.schema, latest.table, latest.chain_key),
+      kind: 'tail_truncated',
+      chainSeq: latest.chain_seq,
+      message: attached
+        ? `no row and no chain state of this chain, but ${list.length} signed checkpoint(s) up to chain_seq ${latest.chain_seq} with sealed_count ${latest.sealed_count} (signed ${latest.signed_at} by ${latest.key_id}): the chain's rows were deleted`
+        : `${latest.schema}.${latest.table} is not an attached table (audit_chain_tables), but ${list.length} signed checkpoint(s) of this chain up to chain_seq ${latest.chain_seq} (signed ${latest.signed_at} by ${latest.key_id}) exist: the table or its registry row was removed`,
+    });
+  }
+  report.checkpoints.trusted = [...evidence.tables.values()].reduce((sum, list) => sum + list.length, 0);
   report.ok = report.breaks.length === 0;
   return report;
 }
 
-async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedVerifyReport): Promise<void> {
+async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedVerifyReport, checkpointsOf: (chainKey: string | null) => TableCheckpointBody[]): Promise<void> {
   const seq = quoteIdent(table.seqColumn);
   const keyed = table.chainKey !== null;
   const key = keyed ? `t.${quoteIdent(table.chainKey!)}::text` : 'null::text';
   const states = new Map(
-    (await pool.query<{ chain_key: string | null; watermark_seq: string; head_checksum: string | null }>(
-      'select chain_key, watermark_seq::text, head_checksum from audit_chain_table_state where table_id = $1',
+    (await pool.query<{ chain_key: string | null; watermark_seq: string; head_checksum: string | null; sealed_rows: string }>(
+      'select chain_key, watermark_seq::text, head_checksum, sealed_rows::text from audit_chain_table_state where table_id = $1',
       [table.id],
     )).rows.map((row) => [row.chain_key, row]),
   );
   // One pass per revision, in chain order, streamed through a cursor; the chains' heads carried across.
-  const heads = new Map<string | null, { checksum: string; report: AttachedChainReport; watermark: bigint }>();
+  const heads = new Map<string | null, { checksum: string; report: AttachedChainReport; watermark: bigint; checkpoints: TableCheckpointCheck }>();
   const chainOf = (chainKey: string | null) => {
     let head = heads.get(chainKey);
     if (!head) {
       const label = chainLabel(table, chainKey, keyed);
-      head = { checksum: GENESIS_PREV_CHECKSUM, report: { chain: label, rows: 0, sealed: 0, pending: 0 }, watermark: BigInt(states.get(chainKey)?.watermark_seq ?? '0') };
+      const checkpoints = new TableCheckpointCheck(checkpointsOf(chainKey), (kind, chainSeq, message) => report.breaks.push({ chain: label, kind, chainSeq, message }));
+      head = { checksum: GENESIS_PREV_CHECKSUM, report: { chain: label, rows: 0, sealed: 0, pending: 0 }, watermark: BigInt(states.get(chainKey)?.watermark_seq ?? '0'), checkpoints };
       heads.set(chainKey, head);
       report.chains.push(head.report);
     }
@@ -82,6 +158,7 @@ async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedV
           head.report.rows += 1;
           const s = BigInt(row.seq);
           const label = head.report.chain;
+          head.checkpoints.row(s, row.checksum);
           if (row.checksum === null || row.prev === null) {
             if (s <= head.watermark) report.breaks.push({ chain: label, kind: 'unsealed_below_watermark', chainSeq: row.seq, message: `row ${row.seq} is at or below the watermark ${head.watermark} but not sealed` });
             else head.report.pending += 1;
@@ -112,5 +189,10 @@ async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedV
     if (state.head_checksum !== null && BigInt(state.watermark_seq) > 0n && head.checksum !== state.head_checksum) {
       report.breaks.push({ chain: head.report.chain, kind: 'head_mismatch', chainSeq: state.watermark_seq, message: `the chain state's head ${state.head_checksum} is not the last sealed row's checksum ${head.checksum} (rows deleted or rewritten)` });
     }
+  }
+  // Every chain with rows, a state row or (through checkpointsOf, called for each) trusted checkpoints.
+  for (const [chainKey, head] of heads) {
+    const state = states.get(chainKey);
+    head.checkpoints.end(state ? { watermarkSeq: BigInt(state.watermark_seq), sealedCount: BigInt(state.sealed_rows) } : null);
   }
 }

@@ -7,8 +7,10 @@
 //   identity  (a moment's lock) make chain_seq NOT NULL and an identity column
 //             continuing the sequence, so writers need no new privilege;
 //   grants    the sealer role: SELECT, UPDATE of the chain columns, and, under
-//             row-level security, policies of its own; the product's grants
-//             and policies are not touched;
+//             row-level security, policies of its own; the signer role: SELECT
+//             of chain_seq, checksum and chain key (it checks the row at a
+//             head before signing it); the product's grants and policies are
+//             not touched;
 //   attached  the covered column set recorded as revision 1 of the chain's history.
 import type pg from 'pg';
 import { TABLE_COLUMNS_SQL, UnsupportedColumnTypeError, assertCoverable, type TableColumn } from '@audit-chain/chain';
@@ -230,7 +232,10 @@ async function grantSealer(pool: pg.Pool, tableId: number, plan: AttachPlan): Pr
   await withTransaction(pool, async (client) => {
     const sealer = quoteIdent(await roleName(client, 'sealer'));
     const admin = quoteIdent(await roleName(client, 'admin'));
-    await client.query(`grant usage on schema ${quoteIdent(plan.schema)} to ${sealer}, ${admin}`);
+    const signer = quoteIdent(await roleName(client, 'signer'));
+    await client.query(`grant usage on schema ${quoteIdent(plan.schema)} to ${sealer}, ${admin}, ${signer}`);
+    const signerReads = [c.seq, c.checksum, ...(plan.chainKey === null ? [] : [plan.chainKey])];
+    await client.query(`grant select (${signerReads.map(quoteIdent).join(', ')}) on ${table} to ${signer}`);
     await client.query(`grant select on ${table} to ${sealer}, ${admin}`);
     await client.query(`grant update (${[c.prev, c.checksum, c.version, c.piiDigest, c.piiSalt].map(quoteIdent).join(', ')}) on ${table} to ${sealer}`);
     await client.query(`grant select on sequence ${identitySequenceName(plan.schema, plan.table)} to ${sealer}, ${admin}`);
@@ -239,9 +244,11 @@ async function grantSealer(pool: pg.Pool, tableId: number, plan: AttachPlan): Pr
       await client.query(`drop policy if exists audit_chain_sealer_read on ${table}`);
       await client.query(`drop policy if exists audit_chain_sealer_seal on ${table}`);
       await client.query(`drop policy if exists audit_chain_admin_read on ${table}`);
+      await client.query(`drop policy if exists audit_chain_signer_read on ${table}`);
       await client.query(`create policy audit_chain_sealer_read on ${table} for select to ${sealer} using (true)`);
       await client.query(`create policy audit_chain_sealer_seal on ${table} for update to ${sealer} using (true) with check (true)`);
       await client.query(`create policy audit_chain_admin_read on ${table} for select to ${admin} using (true)`);
+      await client.query(`create policy audit_chain_signer_read on ${table} for select to ${signer} using (true)`);
     }
     await setStep(client, tableId, 'attached');
   });
