@@ -17,3 +17,4 @@ export {
 } from './checkpoint-verify.ts';
 export * from './format-v2/index.ts';
 export * from './audit-logs-v2.ts';
+export * from './attached-checkpoint.ts';
