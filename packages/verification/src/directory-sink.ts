@@ -7,13 +7,21 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { checkpointLine, type SignedCheckpoint } from '@audit-chain/chain';
+import { attachedCheckpointLine, checkpointLine, type SignedAttachedCheckpoint, type SignedCheckpoint } from '@audit-chain/chain';
 import { SinkError, type CheckpointSink } from './sinks.ts';
 
 const FILE_NAME = /^checkpoints-\d{4}-\d{2}-\d{2}\.jsonl$/;
 
 export function checkpointFileName(signedAt: string): string {
   return `checkpoints-${signedAt.slice(0, 10)}.jsonl`;
+}
+
+/**
+ * Checkpoints of attached tables' chains go to files of their own, so a reader
+ * of the format 1 files (checkpoints-*.jsonl) never meets a line of another format.
+ */
+export function attachedCheckpointFileName(signedAt: string): string {
+  return `attached-checkpoints-${signedAt.slice(0, 10)}.jsonl`;
 }
 
 export class DirectoryCheckpointSink implements CheckpointSink {
@@ -25,12 +33,19 @@ export class DirectoryCheckpointSink implements CheckpointSink {
   }
 
   async write(checkpoints: readonly SignedCheckpoint[]): Promise<void> {
+    await this.#append(checkpoints.map((checkpoint) => [checkpointFileName(checkpoint.signed_at), checkpointLine(checkpoint)]));
+  }
+
+  async writeAttached(checkpoints: readonly SignedAttachedCheckpoint[]): Promise<void> {
+    await this.#append(checkpoints.map((checkpoint) => [attachedCheckpointFileName(checkpoint.signed_at), attachedCheckpointLine(checkpoint)]));
+  }
+
+  async #append(entries: readonly (readonly [string, string])[]): Promise<void> {
     const byFile = new Map<string, string[]>();
-    for (const checkpoint of checkpoints) {
-      const file = checkpointFileName(checkpoint.signed_at);
+    for (const [file, line] of entries) {
       const lines = byFile.get(file);
-      if (lines) lines.push(`${checkpointLine(checkpoint)}\n`);
-      else byFile.set(file, [`${checkpointLine(checkpoint)}\n`]);
+      if (lines) lines.push(`${line}\n`);
+      else byFile.set(file, [`${line}\n`]);
     }
     let written = 0;
     try {

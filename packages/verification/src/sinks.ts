@@ -2,7 +2,7 @@
 // either store every checkpoint it is given durably or throw; the caller marks
 // a checkpoint exported to a sink only after write() returned, and retries the
 // rest in its next round (so a sink may see a checkpoint twice, never zero times).
-import type { SignedCheckpoint } from '@audit-chain/chain';
+import type { SignedAttachedCheckpoint, SignedCheckpoint } from '@audit-chain/chain';
 
 export interface CheckpointSink {
   /** Stable name, the key in audit_chain_checkpoints.exported_to ('directory', 'webhook'). */
@@ -10,6 +10,8 @@ export interface CheckpointSink {
   /** Where it writes, for logs and messages (a path or a URL without credentials). */
   readonly target: string;
   write(checkpoints: readonly SignedCheckpoint[]): Promise<void>;
+  /** The same for checkpoints of attached tables' chains (their own line format, v 2), same guarantee. */
+  writeAttached?(checkpoints: readonly SignedAttachedCheckpoint[]): Promise<void>;
 }
 
 /** A sink that failed; `written` checkpoints (a prefix of the input) did reach it. */

@@ -1,7 +1,7 @@
 // The webhook sink: POSTs each checkpoint as JSON (the same object as a line of
 // the directory sink) to a URL. Anything but a 2xx answer, a timeout or a network
 // error is a failure: the checkpoints from there on are retried next round.
-import { checkpointLine, type SignedCheckpoint } from '@audit-chain/chain';
+import { attachedCheckpointLine, checkpointLine, type SignedAttachedCheckpoint, type SignedCheckpoint } from '@audit-chain/chain';
 import { SinkError, type CheckpointSink } from './sinks.ts';
 
 export interface WebhookSinkOptions {
@@ -26,8 +26,17 @@ export class WebhookCheckpointSink implements CheckpointSink {
   }
 
   async write(checkpoints: readonly SignedCheckpoint[]): Promise<void> {
+    await this.#post(checkpoints.map(checkpointLine));
+  }
+
+  /** An attached chain's checkpoint is posted as its own line (v 2, with table and chain_key). */
+  async writeAttached(checkpoints: readonly SignedAttachedCheckpoint[]): Promise<void> {
+    await this.#post(checkpoints.map(attachedCheckpointLine));
+  }
+
+  async #post(lines: readonly string[]): Promise<void> {
     let written = 0;
-    for (const checkpoint of checkpoints) {
+    for (const line of lines) {
       let response: Response;
       try {
         response = await fetch(this.#options.url, {
@@ -36,7 +45,7 @@ export class WebhookCheckpointSink implements CheckpointSink {
             'content-type': 'application/json',
             ...(this.#options.token ? { authorization: `Bearer ${this.#options.token}` } : {}),
           },
-          body: checkpointLine(checkpoint),
+          body: line,
           signal: AbortSignal.timeout(this.#options.timeoutMs ?? 10_000),
         });
         // Drain the body so the connection can be reused.

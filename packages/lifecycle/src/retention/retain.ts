@@ -17,7 +17,7 @@
 // retention run never holds the sealing horizon back for long, and a run that
 // stops half-way leaves every chain at a checkpointed start.
 import type pg from 'pg';
-import { signCheckpoint, type CheckpointPublicKey, type CheckpointSigner, type SignedCheckpoint } from '@audit-chain/chain';
+import { signCheckpoint, type CheckpointPublicKey, type CheckpointSigner, type SignedAttachedCheckpoint, type SignedCheckpoint } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
 import { LifecycleError } from '../errors.ts';
 import { actAs } from '../roles.ts';
@@ -31,6 +31,8 @@ export interface RetentionSink {
   readonly name: string;
   readonly target: string;
   write(checkpoints: readonly SignedCheckpoint[]): Promise<void>;
+  /** Checkpoints of attached tables' chains (retain --table); a sink without it cannot serve that retention. */
+  writeAttached?(checkpoints: readonly SignedAttachedCheckpoint[]): Promise<void>;
 }
 
 export interface RetainOptions {
