@@ -76,7 +76,7 @@ Exit status: 0 no breaks, 1 breaks found (listed), 2 could not run.`,
       try {
         report = await verify(context, options);
         // Attached tables' chains (format v2), unless one audit_logs chain was asked for.
-        if (options.org === undefined) attached = await verifyAttached(context);
+        if (options.org === undefined) attached = await verifyAttached(context, options.keyring);
       } catch (error) {
         throw new ExitCodeError(2, error);
       }
@@ -88,10 +88,11 @@ Exit status: 0 no breaks, 1 breaks found (listed), 2 could not run.`,
     });
 };
 
-async function verifyAttached(context: CliContext): Promise<AttachedVerifyReport> {
+async function verifyAttached(context: CliContext, keyringFile: string | undefined): Promise<AttachedVerifyReport> {
   const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain verify', max: 2 });
   try {
-    return await verifyAttachedTables(pool);
+    // With a keyring, each retention cut of an attached chain must be vouched for by its signed checkpoint.
+    return await verifyAttachedTables(pool, { keyring: keyringFromConfig(context.config(), keyringFile) });
   } finally {
     await pool.end();
   }
@@ -100,7 +101,10 @@ async function verifyAttached(context: CliContext): Promise<AttachedVerifyReport
 function describeAttached(report: AttachedVerifyReport | null): string[] {
   if (!report) return [];
   return [
-    ...report.chains.map((chain) => `${chain.chain}: ${chain.rows} rows, ${chain.sealed} sealed, ${chain.pending} pending`),
+    ...report.chains.map(
+      (chain) =>
+        `${chain.chain}: ${chain.rows} rows, ${chain.sealed} sealed, ${chain.pending} pending${chain.redacted ? `, ${chain.redacted} redacted` : ''}${chain.cutSeq ? `, from the retention cut at chain_seq ${chain.cutSeq}` : ''}`,
+    ),
     ...report.breaks.map((found) => `break ${found.kind} in ${found.chain}${found.chainSeq ? ` at chain_seq ${found.chainSeq}` : ''}: ${found.message}`),
   ];
 }
