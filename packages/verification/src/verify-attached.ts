@@ -80,8 +80,9 @@ async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedV
   );
   const cuts = new Map(
     (await pool.query<RetentionCut>(
-      `select distinct on (chain_key) chain_key, cut_seq::text, checksum, sealed_count::text, checkpoint
-         from audit_chain_table_retention_cuts where table_id = $1 order by chain_key, cut_seq desc, id desc`,
+      // Ordered by the bigint column (c.cut_seq), not the text output column of the same name.
+      `select distinct on (c.chain_key) c.chain_key, c.cut_seq::text as cut_seq, c.checksum, c.sealed_count::text as sealed_count, c.checkpoint
+         from audit_chain_table_retention_cuts c where c.table_id = $1 order by c.chain_key, c.cut_seq desc, c.id desc`,
       [table.id],
     )).rows.map((row) => [row.chain_key, row]),
   );

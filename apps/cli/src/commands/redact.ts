@@ -4,7 +4,7 @@
 // audit_logs, in audit_logs' system chain for an attached table).
 import { refuseOnCitus } from '@audit-chain/citus';
 import { createPool } from '@audit-chain/db';
-import { isLifecycleRefusal, PERSONAL_FIELDS, redactAttachedRow, redactRow } from '@audit-chain/lifecycle';
+import { isLifecycleRefusal, LifecycleError, PERSONAL_FIELDS, redactAttachedRow, redactRow } from '@audit-chain/lifecycle';
 import { CliError } from '../errors.ts';
 import type { RegisterCommand } from '../context.ts';
 
@@ -64,7 +64,7 @@ Exit status: 0 when the row was redacted, 1 when it was refused or could not run
         );
         context.out(`recorded as audit row ${result.auditRowId} (chain_seq ${result.auditChainSeq})`);
       } catch (error) {
-        if (isLifecycleRefusal(error)) throw new CliError(error.message);
+        if (isLifecycleRefusal(error) || error instanceof LifecycleError) throw new CliError(error.message);
         throw error;
       } finally {
         await pool.end();

@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from 'commander';
 import { refuseOnCitus } from '@audit-chain/citus';
 import { createPool } from '@audit-chain/db';
-import { isLifecycleRefusal, parseDuration, retainAttachedTable, retainChains, type AttachedRetentionCut, type RetentionCut } from '@audit-chain/lifecycle';
+import { isLifecycleRefusal, LifecycleError, parseDuration, retainAttachedTable, retainChains, type AttachedRetentionCut, type RetentionCut } from '@audit-chain/lifecycle';
 import { keyringFromConfig, signerFromConfig, sinksFromConfig } from '@audit-chain/verification';
 import { CliError } from '../errors.ts';
 import type { CliContext, RegisterCommand } from '../context.ts';
@@ -62,7 +62,7 @@ Exit status: 0 when every chain was cut as asked (or nothing was old enough),
           await refuseOnCitus(pool, 'retain');
           await retainAttached(context, pool, { ...options, table: options.table }, olderThan);
         } catch (error) {
-          if (isLifecycleRefusal(error)) throw new CliError(error.message);
+          if (isLifecycleRefusal(error) || error instanceof LifecycleError) throw new CliError(error.message);
           throw error;
         } finally {
           await pool.end();
