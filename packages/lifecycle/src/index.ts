@@ -13,3 +13,4 @@ export * from './partitioning/convert.ts';
 export * from './attach/inspect.ts';
 export * from './attach/plan.ts';
 export * from './attach/attach.ts';
+export * from './attach/seq-index.ts';
