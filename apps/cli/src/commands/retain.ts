@@ -45,8 +45,10 @@ With --table the same happens on an attached table, each chain's rows ordered
 by chain_seq and aged by --time-column (a timestamp without time zone is read
 as UTC; a NULL time is never old enough); the checkpoints name the table and
 the chain key and go to attached-checkpoints-*.jsonl in the checkpoint
-directory. Without --table only audit_logs is touched: a product's rows are
-deleted only when their table is named.
+directory and are recorded with the cut (not in audit_chain_checkpoints), so
+the login needs the retention role and SELECT on the table, not the signer
+role. Without --table only audit_logs is touched: a product's rows are deleted
+only when their table is named.
 Exit status: 0 when every chain was cut as asked (or nothing was old enough),
 1 when a chain could not be cut (its rows are kept) or the command could not run.`,
     )
