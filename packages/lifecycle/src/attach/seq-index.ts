@@ -16,6 +16,8 @@ import type pg from 'pg';
 import { quoteIdent } from '../roles.ts';
 import { quoteQualified } from './inspect.ts';
 
+const PAGES_PER_RANGE = 16;
+
 /** Our index on the table's chain_seq: named after the registry id, so no product name can collide with it. */
 export function seqIndexName(tableId: number): string {
   return `audit_chain_${tableId}_seq_brin`;
@@ -32,8 +34,13 @@ export async function createSeqIndex(pool: pg.Pool, tableId: number, schema: str
     await pool.query(`drop index concurrently if exists ${qualified}`);
     lines.push(`dropped the invalid index ${schema}.${name} an interrupted build left`);
   }
-  // autosummarize: block ranges filled since the last vacuum are summarized as they fill, not only by VACUUM.
-  await pool.query(`create index concurrently if not exists ${quoteIdent(name)} on ${quoteQualified(schema, table)} using brin (${quoteIdent(seqColumn)}) with (autosummarize = on)`);
+  // autosummarize: block ranges are summarized as they fill, not only by VACUUM.
+  // pages_per_range 16 (not 128): measured, the sealer's batch read 2,160 buffers
+  // against 3,342 with 128 (a B-tree: 1,978), and the range left partly filled at
+  // build time, whose summary every insert widens (WAL), is 8 times shorter.
+  await pool.query(
+    `create index concurrently if not exists ${quoteIdent(name)} on ${quoteQualified(schema, table)} using brin (${quoteIdent(seqColumn)}) with (autosummarize = on, pages_per_range = ${PAGES_PER_RANGE})`,
+  );
   lines.push(`created the BRIN index ${schema}.${name} on ${seqColumn} (concurrently)`);
   return lines;
 }
