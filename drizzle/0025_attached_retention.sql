@@ -2,8 +2,8 @@
 -- exported prefix of their chain, as audit_logs' rows do (0015, 0038). Only
 -- audit_chain_retain_attached_prefix() deletes, and only the retention role may
 -- call it. It takes the signed checkpoint at the cut (format: the attached
--- chains' checkpoint body, v 2: table, chain_key, chain_seq, sealed_count,
--- checksum, signed_at, key_id, signature; the retention command verified the
+-- chains' checkpoint body, v 2: schema, table, chain_key, chain_seq,
+-- sealed_count, checksum, signed_at, key_id, signature; the retention command verified the
 -- signature against its keyring in the same transaction) and the sinks it
 -- reached, and refuses (AC010) unless: the checkpoint names this table; it
 -- reached at least one sink and every sink named; its row is sealed and
@@ -64,14 +64,15 @@ BEGIN
   END IF;
   v_rel := format('%I.%I', t.schema_name, t.table_name)::regclass;
   IF jsonb_typeof(p_checkpoint) IS DISTINCT FROM 'object' OR p_checkpoint -> 'v' IS DISTINCT FROM '2'::jsonb
-     OR p_checkpoint ->> 'table' IS DISTINCT FROM v_name
+     OR p_checkpoint ->> 'schema' IS DISTINCT FROM t.schema_name::text
+     OR p_checkpoint ->> 'table' IS DISTINCT FROM t.table_name::text
      OR jsonb_typeof(p_checkpoint -> 'chain_key') NOT IN ('string', 'null')
      OR coalesce(p_checkpoint ->> 'chain_seq', '') !~ '^[1-9][0-9]{0,18}$'
      OR coalesce(p_checkpoint ->> 'sealed_count', '') !~ '^[1-9][0-9]{0,18}$'
      OR coalesce(p_checkpoint ->> 'checksum', '') !~ '^[0-9a-f]{64}$'
      OR jsonb_typeof(p_checkpoint -> 'key_id') IS DISTINCT FROM 'string'
      OR jsonb_typeof(p_checkpoint -> 'signature') IS DISTINCT FROM 'string' THEN
-    RAISE EXCEPTION 'retention: the checkpoint is not a signed checkpoint of a chain of % (v 2, table, chain_key, chain_seq, sealed_count, checksum, key_id, signature)', v_name USING ERRCODE = 'AC010';
+    RAISE EXCEPTION 'retention: the checkpoint is not a signed checkpoint of a chain of % (v 2, schema, table, chain_key, chain_seq, sealed_count, checksum, key_id, signature)', v_name USING ERRCODE = 'AC010';
   END IF;
   v_key := p_checkpoint ->> 'chain_key';
   v_seq := (p_checkpoint ->> 'chain_seq')::bigint;

@@ -155,7 +155,7 @@ describe('retention deletes each chain\'s old prefix after a signed, exported ch
       expect.arrayContaining([[orgA, seqsA[3], '4', 4], [orgA, seqsA[7], '8', 4], [orgA, seqsA[10], '11', 3], [orgB, seqsB[3], '4', 4]]),
     );
     expect(new Set(cuts.map((cut) => cut.time_column))).toEqual(new Set(['created_at']));
-    expect(cuts[0].checkpoint).toMatchObject({ v: 2, table: TABLE, key_id: pair.keyId, signed_at: '2026-06-01T00:00:00.000Z' });
+    expect(cuts[0].checkpoint).toMatchObject({ v: 2, schema: 'public', table: 'audit_logs', key_id: pair.keyId, signed_at: '2026-06-01T00:00:00.000Z' });
     const lines = readFileSync(join(dir, 'checkpoints', 'attached-checkpoints-2026-06-01.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
     for (const cut of cuts) expect(lines).toContainEqual(cut.checkpoint);
   });
@@ -195,8 +195,8 @@ describe('the database refuses what the command would not do', () => {
   async function chainRow(seq: string): Promise<{ checksum: string }> {
     return (await db.pool.query('select audit_chain_checksum as checksum from public.audit_logs where audit_chain_seq = $1', [seq])).rows[0];
   }
-  const signed = async (fields: { chain_key: string | null; chain_seq: string; sealed_count: string; checksum: string; table?: string }) =>
-    ({ ...(await signAttachedCheckpoint({ table: TABLE, signed_at: NOW.toISOString(), ...fields }, signer)) }) as unknown as Record<string, unknown>;
+  const signed = async (fields: { chain_key: string | null; chain_seq: string; sealed_count: string; checksum: string }) =>
+    ({ ...(await signAttachedCheckpoint({ schema: 'public', table: 'audit_logs', signed_at: NOW.toISOString(), ...fields }, signer)) }) as unknown as Record<string, unknown>;
 
   test('the retention role cannot delete rows of the table itself', async () => {
     const client = await connectAs(db.url, retention);
@@ -218,7 +218,8 @@ describe('the database refuses what the command would not do', () => {
     const good = await signed({ chain_key: orgA, chain_seq: limitRow!, sealed_count: position(1), checksum: (await chainRow(limitRow!)).checksum });
     await expectSqlState(callAsRetention({ ...good, checksum: 'f'.repeat(64) }), 'AC010', /got checksum [0-9a-f]{64}, want the checkpoint's f{64}/);
     await expectSqlState(callAsRetention({ ...good, sealed_count: '3' }), 'AC010', /rows from genesis .* want the checkpoint's sealed_count 3/);
-    await expectSqlState(callAsRetention({ ...good, table: 'public.other' }), 'AC010', /is not a signed checkpoint of a chain of public\.audit_logs/);
+    await expectSqlState(callAsRetention({ ...good, table: 'other' }), 'AC010', /is not a signed checkpoint of a chain of public\.audit_logs/);
+    await expectSqlState(callAsRetention({ ...good, schema: 'audit_chain' }), 'AC010', /is not a signed checkpoint of a chain of public\.audit_logs/);
     await expectSqlState(callAsRetention(good, {}), 'AC010', /has not reached every sink/);
     await expectSqlState(callAsRetention(good, { directory: NOW.toISOString(), webhook: null }), 'AC010', /has not reached every sink/);
     // Everything else right: the row at the cut is exactly at the limit, so not old enough.

@@ -12,7 +12,8 @@ import {
 import { testKeys } from './test-fixtures.ts';
 
 const draft = {
-  table: 'public.audit_logs',
+  schema: 'public',
+  table: 'audit_logs',
   chain_key: 'c0ffee00-0000-4000-8000-00000000beef',
   chain_seq: '1000000000042',
   sealed_count: '37',
@@ -25,10 +26,10 @@ const keyring: CheckpointPublicKey[] = [
 ];
 
 describe('checkpoints of attached chains (body v 2)', () => {
-  it('signs the RFC 8785 form of the eight members; the exported line verifies', async () => {
+  it('signs the RFC 8785 form of the nine members; the exported line verifies', async () => {
     const signed = await signAttachedCheckpoint(draft, k1.signer);
     expect(attachedCheckpointPayload(signed)).toBe(
-      `{"chain_key":"c0ffee00-0000-4000-8000-00000000beef","chain_seq":"1000000000042","checksum":"${'ab'.repeat(32)}","key_id":"k1","sealed_count":"37","signed_at":"2026-11-23T02:00:00.000Z","table":"public.audit_logs","v":2}`,
+      `{"chain_key":"c0ffee00-0000-4000-8000-00000000beef","chain_seq":"1000000000042","checksum":"${'ab'.repeat(32)}","key_id":"k1","schema":"public","sealed_count":"37","signed_at":"2026-11-23T02:00:00.000Z","table":"audit_logs","v":2}`,
     );
     expect(verifyAttachedCheckpoint(JSON.parse(attachedCheckpointLine(signed)), keyring)).toEqual({ ok: true, checkpoint: { ...draft, v: 2, key_id: 'k1' } });
   });
@@ -46,7 +47,9 @@ describe('checkpoints of attached chains (body v 2)', () => {
   });
 
   it('refuses malformed bodies, unknown keys and signatures outside the key\'s window', async () => {
-    await expect(signAttachedCheckpoint({ ...draft, table: 'audit_logs' }, k1.signer)).rejects.toThrow(CheckpointFormatError);
+    await expect(signAttachedCheckpoint({ ...draft, table: '' }, k1.signer)).rejects.toThrow(CheckpointFormatError);
+    await expect(signAttachedCheckpoint({ ...draft, schema: 'x'.repeat(64) }, k1.signer)).rejects.toThrow(/schema: .* want a PostgreSQL name/);
+    await expect(signAttachedCheckpoint({ ...draft, chain_key: 'a\u0000b' }, k1.signer)).rejects.toThrow(/chain_key/);
     await expect(signAttachedCheckpoint({ ...draft, chain_seq: '007' }, k1.signer)).rejects.toThrow(/chain_seq/);
     const late = await signAttachedCheckpoint({ ...draft, signed_at: '2026-12-02T00:00:00.000Z' }, k1.signer);
     expect(verifyAttachedCheckpoint(late, keyring)).toMatchObject({ ok: false, reason: expect.stringMatching(/outside key k1's validity window/) });
@@ -56,9 +59,10 @@ describe('checkpoints of attached chains (body v 2)', () => {
 
   it('property: changing any member of a signed line makes it fail', async () => {
     const signed = await signAttachedCheckpoint(draft, k1.signer);
-    const members = ['table', 'chain_key', 'chain_seq', 'sealed_count', 'checksum', 'signed_at'] as const;
+    const members = ['schema', 'table', 'chain_key', 'chain_seq', 'sealed_count', 'checksum', 'signed_at'] as const;
     const alternative: Record<(typeof members)[number], fc.Arbitrary<string | null>> = {
-      table: fc.tuple(fc.stringMatching(/^[a-z_]{1,8}$/), fc.stringMatching(/^[A-Za-z_]{1,8}$/)).map(([schema, table]) => `${schema}.${table}`),
+      schema: fc.string({ minLength: 1, maxLength: 20 }),
+      table: fc.string({ minLength: 1, maxLength: 20 }),
       chain_key: fc.option(fc.string({ maxLength: 40 })),
       chain_seq: fc.bigInt({ min: 1n, max: 9223372036854775807n }).map(String),
       sealed_count: fc.bigInt({ min: 1n, max: 9223372036854775807n }).map(String),

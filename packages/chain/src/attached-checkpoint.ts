@@ -1,8 +1,10 @@
 // Signed checkpoints of attached tables' chains (docs/chain-format.md,
-// "Checkpoints of attached tables"): the same idea as format 1 (a chain's row
-// signed with a key the database never sees), for a chain named by its table
-// and chain key instead of an organization id. Version 2 of the body, so a
-// reader of format 1 lines can never take one for the other. Retention of an
+// "Checkpoints of attached tables"): the same idea as version 1 (a chain's row
+// signed with a key the database never sees), for a chain named by its schema,
+// table and chain key instead of an organization id. Version 2 of the body, so
+// a reader of version 1 lines can never take one for the other. The nine
+// members are those the checkpoint stage's version 2 uses for attached chains
+// (branch i11-checkpoint), so the signed bytes are the same. Retention of an
 // attached table deletes rows only up to such a checkpoint.
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import canonicalize from 'canonicalize';
@@ -13,10 +15,11 @@ import { HEX64 } from './row-validation.ts';
 
 export const ATTACHED_CHECKPOINT_VERSION = 2;
 
-/** The signed members. The signed bytes are the RFC 8785 form of exactly these eight. */
+/** The signed members. The signed bytes are the RFC 8785 form of exactly these nine. */
 export interface AttachedCheckpointBody {
   v: 2;
-  /** The chained table, "schema.table" (each part as PostgreSQL names it, unquoted). */
+  /** The chained table's schema and name as PostgreSQL stores them (two members, so no name can be read as another). */
+  schema: string;
   table: string;
   /** The chain key's value as text; null for a table without a key, or for rows whose key is NULL. */
   chain_key: string | null;
@@ -32,9 +35,14 @@ export interface SignedAttachedCheckpoint extends AttachedCheckpointBody {
   signature: string;
 }
 
-export const ATTACHED_CHECKPOINT_KEYS = ['v', 'table', 'chain_key', 'chain_seq', 'sealed_count', 'checksum', 'signed_at', 'key_id'] as const;
+export const ATTACHED_CHECKPOINT_KEYS = ['v', 'schema', 'table', 'chain_key', 'chain_seq', 'sealed_count', 'checksum', 'signed_at', 'key_id'] as const;
 
 const POSITIVE_DECIMAL = /^[1-9]\d*$/;
+
+/** Text PostgreSQL can store and UTF-8 can carry: no NUL, no lone surrogate. */
+function wellFormedText(value: string): boolean {
+  return !value.includes('\u0000') && !/\p{Cs}/u.test(value);
+}
 
 function show(value: unknown): string {
   return value === undefined ? 'undefined' : JSON.stringify(value) ?? String(value);
@@ -48,8 +56,15 @@ export function assertAttachedCheckpointBody(value: unknown, extraKeys: readonly
     if (!allowed.has(key)) throw new CheckpointFormatError(`checkpoint: got unexpected member ${JSON.stringify(key)}, want only ${[...allowed].join(', ')}`);
   }
   if (record.v !== ATTACHED_CHECKPOINT_VERSION) throw new CheckpointFormatError(`v: got ${show(record.v)}, want ${ATTACHED_CHECKPOINT_VERSION}`);
-  if (typeof record.table !== 'string' || !/^[^.]+\.[^.]+$/s.test(record.table)) throw new CheckpointFormatError(`table: got ${show(record.table)}, want "schema.table"`);
-  if (record.chain_key !== null && typeof record.chain_key !== 'string') throw new CheckpointFormatError(`chain_key: got ${show(record.chain_key)}, want a string or null`);
+  for (const name of ['schema', 'table'] as const) {
+    const field = record[name];
+    if (typeof field !== 'string' || field.length === 0 || Buffer.byteLength(field, 'utf8') > 63 || !wellFormedText(field)) {
+      throw new CheckpointFormatError(`${name}: got ${show(field)}, want a PostgreSQL name (1 to 63 bytes of UTF-8, no NUL)`);
+    }
+  }
+  if (record.chain_key !== null && (typeof record.chain_key !== 'string' || !wellFormedText(record.chain_key))) {
+    throw new CheckpointFormatError(`chain_key: got ${show(record.chain_key)}, want a string (the key's text, no NUL) or null`);
+  }
   for (const name of ['chain_seq', 'sealed_count'] as const) {
     const field = record[name];
     if (typeof field !== 'string' || !POSITIVE_DECIMAL.test(field) || BigInt(field) > 9223372036854775807n) {
@@ -67,11 +82,11 @@ export function assertAttachedCheckpointBody(value: unknown, extraKeys: readonly
 }
 
 function bodyOf(checkpoint: AttachedCheckpointBody): AttachedCheckpointBody {
-  const { v, table, chain_key, chain_seq, sealed_count, checksum, signed_at, key_id } = checkpoint;
-  return { v, table, chain_key, chain_seq, sealed_count, checksum, signed_at, key_id };
+  const { v, schema, table, chain_key, chain_seq, sealed_count, checksum, signed_at, key_id } = checkpoint;
+  return { v, schema, table, chain_key, chain_seq, sealed_count, checksum, signed_at, key_id };
 }
 
-/** The exact text that is signed: RFC 8785 of the eight members. */
+/** The exact text that is signed: RFC 8785 of the nine members. */
 export function attachedCheckpointPayload(checkpoint: AttachedCheckpointBody): string {
   const body = bodyOf(checkpoint);
   assertAttachedCheckpointBody(body);

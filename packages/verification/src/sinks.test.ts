@@ -61,7 +61,7 @@ describe('directory sink', () => {
 
 describe('checkpoints of attached chains', () => {
   const attached = (seq: number) =>
-    signAttachedCheckpoint({ table: 'public.events', chain_key: 't1', chain_seq: String(seq), sealed_count: String(seq), checksum: 'd'.repeat(64), signed_at: '2026-06-01T00:00:00.000Z' }, signer);
+    signAttachedCheckpoint({ schema: 'public', table: 'events', chain_key: 't1', chain_seq: String(seq), sealed_count: String(seq), checksum: 'd'.repeat(64), signed_at: '2026-06-01T00:00:00.000Z' }, signer);
 
   test('the directory sink appends them to attached-checkpoints-<day>.jsonl, which readers of format 1 files never list', async () => {
     const path = join(dir, 'attached');

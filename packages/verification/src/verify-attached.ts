@@ -102,7 +102,7 @@ async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedV
       heads.set(chainKey, head);
       report.chains.push(head.report);
       if (cut && keyring) {
-        const problem = cutProblem(`${table.schema}.${table.table}`, chainKey, cut, keyring);
+        const problem = cutProblem(table, chainKey, cut, keyring);
         if (problem) report.breaks.push({ chain: label, kind: 'checkpoint_mismatch', chainSeq: cut.cut_seq, message: problem });
       }
     }
@@ -167,12 +167,12 @@ async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedV
 }
 
 /** Why a retention cut is not vouched for by its signed checkpoint under the keyring; null when it is. */
-function cutProblem(tableName: string, chainKey: string | null, cut: RetentionCut, keyring: readonly CheckpointPublicKey[]): string | null {
+function cutProblem(table: Pick<ChainedTable, 'schema' | 'table'>, chainKey: string | null, cut: RetentionCut, keyring: readonly CheckpointPublicKey[]): string | null {
   const verdict = verifyAttachedCheckpoint(cut.checkpoint, keyring);
   if (!verdict.ok) return `the retention cut at chain_seq ${cut.cut_seq} is not vouched for by a trusted checkpoint: ${verdict.reason}`;
   const signed = verdict.checkpoint;
-  if (signed.table !== tableName || signed.chain_key !== chainKey || signed.chain_seq !== cut.cut_seq || signed.checksum !== cut.checksum || signed.sealed_count !== cut.sealed_count) {
-    return `the retention cut at chain_seq ${cut.cut_seq} (checksum ${cut.checksum}, sealed_count ${cut.sealed_count}) is not what its signed checkpoint says (${signed.table} chain ${signed.chain_key ?? '(null)'} chain_seq ${signed.chain_seq}, checksum ${signed.checksum}, sealed_count ${signed.sealed_count})`;
+  if (signed.schema !== table.schema || signed.table !== table.table || signed.chain_key !== chainKey || signed.chain_seq !== cut.cut_seq || signed.checksum !== cut.checksum || signed.sealed_count !== cut.sealed_count) {
+    return `the retention cut at chain_seq ${cut.cut_seq} (checksum ${cut.checksum}, sealed_count ${cut.sealed_count}) is not what its signed checkpoint says (${signed.schema}.${signed.table} chain ${signed.chain_key ?? '(null)'} chain_seq ${signed.chain_seq}, checksum ${signed.checksum}, sealed_count ${signed.sealed_count})`;
   }
   return null;
 }

@@ -5,7 +5,7 @@
 //   1. the cut: the last row of the longest prefix of the chain whose times are
 //      all before the limit, strictly below the watermark (the head row stays),
 //      at most `batchRows` rows;
-//   2. a checkpoint of the attached chain (table, chain key, chain_seq,
+//   2. a checkpoint of the attached chain (schema, table, chain key, chain_seq,
 //      sealed_count, checksum: @audit-chain/chain attached-checkpoint.ts) is
 //      signed and written to every sink; a sink failing stops the chain;
 //   3. in one transaction as the retention role: the signed line is verified
@@ -138,7 +138,7 @@ async function retainChain(pool: pg.Pool, table: ChainedTable, chainKey: string 
     const row = (await pool.query<{ checksum: string | null; sealed_count: string }>(readCutRow(table, chainKey, found.cut_seq))).rows[0];
     if (!row?.checksum) throw new LifecycleError(`${chain.chain}: row chain_seq ${found.cut_seq} has no checksum: only sealed rows can be cut`);
     const checkpoint = await signAttachedCheckpoint(
-      { table: `${table.schema}.${table.table}`, chain_key: chainKey, chain_seq: found.cut_seq, sealed_count: row.sealed_count, checksum: row.checksum, signed_at: (options.now ?? (() => new Date()))().toISOString() },
+      { schema: table.schema, table: table.table, chain_key: chainKey, chain_seq: found.cut_seq, sealed_count: row.sealed_count, checksum: row.checksum, signed_at: (options.now ?? (() => new Date()))().toISOString() },
       options.signer!,
     );
     const exportedTo: Record<string, string> = {};
