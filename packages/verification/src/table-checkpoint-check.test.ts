@@ -67,3 +67,41 @@ describe('an attached chain against its checkpoints', () => {
     expect(run(rows, [], null)).toEqual([]);
   });
 });
+
+describe('an attached chain after a retention cut', () => {
+  function runFrom(rows: readonly Row[], checkpoints: readonly TableCheckpointBody[], cut: { seq: bigint; sealedCount: bigint }, state: { watermarkSeq: bigint; sealedCount: bigint | null }): TableCheckpointBreakKind[] {
+    const found: TableCheckpointBreakKind[] = [];
+    const check = new TableCheckpointCheck(checkpoints, (kind) => found.push(kind), cut);
+    for (const row of rows) check.row(row.seq, row.checksum);
+    check.end(state);
+    return found;
+  }
+
+  it('checkpoints at or below the cut are vouched for by it; those above are checked with rows counted from the cut', () => {
+    fc.assert(
+      fc.property(
+        chain.filter((rows) => rows.length >= 2),
+        fc.nat(),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (rows, c, picks) => {
+          const cutAt = c % (rows.length - 1); // strictly below the head: at least one row stays
+          const cut = { seq: rows[cutAt]!.seq, sealedCount: BigInt(cutAt + 1) };
+          const checkpoints = [...new Set([cutAt, ...picks.map((pick) => pick % rows.length)])].sort((x, y) => x - y).map((index) => checkpointOf(rows, index));
+          const left = rows.slice(cutAt + 1);
+          expect(runFrom(left, checkpoints, cut, stateOf(rows))).toEqual([]);
+          // Without the cut, the same remaining rows disagree with every checkpoint above it (counted from 1 again)
+          // and miss the rows of those below it.
+          const above = checkpoints.filter((checkpoint) => BigInt(checkpoint.chain_seq) > cut.seq);
+          if (checkpoints.length > above.length) expect(run(left, checkpoints, stateOf(rows))).toContain('checkpoint_mismatch');
+          // A row above the cut deleted is still caught when a checkpoint at or after it exists.
+          const last = above.at(-1);
+          if (last) {
+            const deleted = left.filter((row) => row.seq !== BigInt(above[0]!.chain_seq));
+            expect(runFrom(deleted, checkpoints, cut, stateOf(rows)).length).toBeGreaterThan(0);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

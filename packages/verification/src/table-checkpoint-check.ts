@@ -4,6 +4,10 @@
 // section 8): the row at a checkpoint's chain_seq must exist and carry its
 // checksum, the rows up to it must number its sealed_count, the chain must not
 // end before a checkpoint, and the chain state must not be below the latest.
+// A chain that retention cut starts after the cut: checkpoints at or below the
+// cut's chain_seq covered rows the cut deleted (the cut is itself vouched for by
+// its own signed checkpoint, checked by the caller), and rows are counted from
+// the cut's sealed_count.
 import type { TableCheckpointBody } from '@audit-chain/chain';
 
 export type TableCheckpointBreakKind = 'checkpoint_mismatch' | 'tail_truncated' | 'head_mismatch';
@@ -18,10 +22,14 @@ export class TableCheckpointCheck {
   private readonly checkpoints: readonly TableCheckpointBody[];
   private readonly report: ReportTableBreak;
 
-  /** `checkpoints`: this chain's trusted checkpoints, in chain_seq order. */
-  constructor(checkpoints: readonly TableCheckpointBody[], report: ReportTableBreak) {
-    this.checkpoints = checkpoints;
+  /**
+   * `checkpoints`: this chain's trusted checkpoints, in chain_seq order.
+   * `cut`: the chain's latest retention cut, if any (its chain_seq and the sealed rows up to it).
+   */
+  constructor(checkpoints: readonly TableCheckpointBody[], report: ReportTableBreak, cut: { seq: bigint; sealedCount: bigint } | null = null) {
+    this.checkpoints = cut ? checkpoints.filter((checkpoint) => BigInt(checkpoint.chain_seq) > cut.seq) : checkpoints;
     this.report = report;
+    if (cut) this.position = cut.sealedCount;
   }
 
   /** Each row of the chain, in chain_seq order (sealed or not). */

@@ -7,8 +7,16 @@
 // checkpoints (version 2, docs/chain-format.md section 7): a chain rewritten
 // and recomputed end to end, or cut short at its tail, disagrees with them;
 // a checkpoint whose signature does not hold is itself a break.
+// A row with a redaction marker (audit_chain_table_redactions, drizzle/0024) is
+// checked against its stored pii digest, its personal values and salt erased.
+// A chain that retention cut (audit_chain_table_retention_cuts, drizzle/0025)
+// starts after its latest cut: the first remaining row links to the cut's
+// checksum, and a row still at or below the cut is reported; given a keyring,
+// the signed checkpoint recorded with the cut must verify and say what the cut
+// says, else the cut is reported (checkpoint_mismatch); signed checkpoints at or
+// below the cut are vouched for by the cut (their rows were deleted by it).
 import type pg from 'pg';
-import { GENESIS_PREV_CHECKSUM, checkRowV2, formatV2Layout, selectListV2, valuesFromResult, quoteIdent, type CheckpointPublicKey, type TableCheckpointBody } from '@audit-chain/chain';
+import { GENESIS_PREV_CHECKSUM, checkRowV2, formatV2Layout, selectListV2, valuesFromResult, quoteIdent, verifyCheckpointSignature, type CheckpointPublicKey, type TableCheckpointBody } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
 import { chainLabel, listChainedTables, qualifiedName, type ChainedTable } from '@audit-chain/sealing';
 import { gatherCheckpoints, tableChainId, type CheckpointEvidence, type CheckpointSources } from './checkpoint-evidence.ts';
@@ -28,7 +36,8 @@ export interface AttachedBreak {
     | 'checkpoint_mismatch'
     | 'tail_truncated'
     | 'checkpoint_signature_invalid'
-    | 'checkpoint_key_unknown';
+    | 'checkpoint_key_unknown'
+    | 'row_below_cut';
   chainSeq: string | null;
   message: string;
 }
@@ -48,6 +57,10 @@ export interface AttachedChainReport {
   rows: number;
   sealed: number;
   pending: number;
+  /** Rows checked as redacted (personal values erased on purpose). */
+  redacted: number;
+  /** chain_seq of the latest retention cut the chain starts after; null when none. */
+  cutSeq: string | null;
 }
 
 export interface AttachedVerifyReport {
@@ -93,7 +106,7 @@ export async function verifyAttachedTables(pool: pg.Pool, options: AttachedVerif
       verified.add(id);
       return evidence.tables.get(id) ?? [];
     };
-    await verifyTable(pool, table, report, checkpointsOf);
+    await verifyTable(pool, table, report, checkpointsOf, options.keyring ?? null);
   }
   // Trusted checkpoints of a chain no table or state row has any more: all of it is gone.
   for (const [id, list] of evidence.tables) {
@@ -115,7 +128,21 @@ export async function verifyAttachedTables(pool: pg.Pool, options: AttachedVerif
   return report;
 }
 
-async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedVerifyReport, checkpointsOf: (chainKey: string | null) => TableCheckpointBody[]): Promise<void> {
+interface RetentionCut {
+  chain_key: string | null;
+  cut_seq: string;
+  checksum: string;
+  sealed_count: string;
+  checkpoint: unknown;
+}
+
+async function verifyTable(
+  pool: pg.Pool,
+  table: ChainedTable,
+  report: AttachedVerifyReport,
+  checkpointsOf: (chainKey: string | null) => TableCheckpointBody[],
+  keyring: readonly CheckpointPublicKey[] | null,
+): Promise<void> {
   const seq = quoteIdent(table.seqColumn);
   const keyed = table.chainKey !== null;
   const key = keyed ? `t.${quoteIdent(table.chainKey!)}::text` : 'null::text';
@@ -125,16 +152,42 @@ async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedV
       [table.id],
     )).rows.map((row) => [row.chain_key, row]),
   );
+  const redacted = new Set(
+    (await pool.query<{ chain_seq: string }>('select chain_seq::text from audit_chain_table_redactions where table_id = $1', [table.id])).rows.map((row) => row.chain_seq),
+  );
+  const cuts = new Map(
+    (await pool.query<RetentionCut>(
+      // Ordered by the bigint column (c.cut_seq), not the text output column of the same name.
+      `select distinct on (c.chain_key) c.chain_key, c.cut_seq::text as cut_seq, c.checksum, c.sealed_count::text as sealed_count, c.checkpoint
+         from audit_chain_table_retention_cuts c where c.table_id = $1 order by c.chain_key, c.cut_seq desc, c.id desc`,
+      [table.id],
+    )).rows.map((row) => [row.chain_key, row]),
+  );
   // One pass per revision, in chain order, streamed through a cursor; the chains' heads carried across.
-  const heads = new Map<string | null, { checksum: string; report: AttachedChainReport; watermark: bigint; checkpoints: TableCheckpointCheck }>();
+  const heads = new Map<string | null, { checksum: string; report: AttachedChainReport; watermark: bigint; checkpoints: TableCheckpointCheck; cut: bigint | null }>();
   const chainOf = (chainKey: string | null) => {
     let head = heads.get(chainKey);
     if (!head) {
       const label = chainLabel(table, chainKey, keyed);
-      const checkpoints = new TableCheckpointCheck(checkpointsOf(chainKey), (kind, chainSeq, message) => report.breaks.push({ chain: label, kind, chainSeq, message }));
-      head = { checksum: GENESIS_PREV_CHECKSUM, report: { chain: label, rows: 0, sealed: 0, pending: 0 }, watermark: BigInt(states.get(chainKey)?.watermark_seq ?? '0'), checkpoints };
+      const cut = cuts.get(chainKey);
+      const checkpoints = new TableCheckpointCheck(
+        checkpointsOf(chainKey),
+        (kind, chainSeq, message) => report.breaks.push({ chain: label, kind, chainSeq, message }),
+        cut ? { seq: BigInt(cut.cut_seq), sealedCount: BigInt(cut.sealed_count) } : null,
+      );
+      head = {
+        checksum: cut?.checksum ?? GENESIS_PREV_CHECKSUM,
+        report: { chain: label, rows: 0, sealed: 0, pending: 0, redacted: 0, cutSeq: cut?.cut_seq ?? null },
+        watermark: BigInt(states.get(chainKey)?.watermark_seq ?? '0'),
+        checkpoints,
+        cut: cut ? BigInt(cut.cut_seq) : null,
+      };
       heads.set(chainKey, head);
       report.chains.push(head.report);
+      if (cut && keyring) {
+        const problem = cutProblem(table, chainKey, cut, keyring);
+        if (problem) report.breaks.push({ chain: label, kind: 'checkpoint_mismatch', chainSeq: cut.cut_seq, message: problem });
+      }
     }
     return head;
   };
@@ -158,6 +211,10 @@ async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedV
           head.report.rows += 1;
           const s = BigInt(row.seq);
           const label = head.report.chain;
+          if (head.cut !== null && s <= head.cut) {
+            report.breaks.push({ chain: label, kind: 'row_below_cut', chainSeq: row.seq, message: `row ${row.seq} is at or below the chain's retention cut at chain_seq ${head.cut}: a cut must not hide rows` });
+            continue;
+          }
           head.checkpoints.row(s, row.checksum);
           if (row.checksum === null || row.prev === null) {
             if (s <= head.watermark) report.breaks.push({ chain: label, kind: 'unsealed_below_watermark', chainSeq: row.seq, message: `row ${row.seq} is at or below the watermark ${head.watermark} but not sealed` });
@@ -175,8 +232,9 @@ async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedV
             checksum: row.checksum,
             piiDigest: row.digest,
             piiSalt: row.salt,
-            redacted: false,
+            redacted: redacted.has(row.seq),
           });
+          if (redacted.has(row.seq)) head.report.redacted += 1;
           if (problem) report.breaks.push({ chain: label, kind: 'content_changed', chainSeq: row.seq, message: problem.message });
           head.checksum = row.checksum;
         }
@@ -195,4 +253,16 @@ async function verifyTable(pool: pg.Pool, table: ChainedTable, report: AttachedV
     const state = states.get(chainKey);
     head.checkpoints.end(state ? { watermarkSeq: BigInt(state.watermark_seq), sealedCount: BigInt(state.sealed_rows) } : null);
   }
+}
+
+/** Why a retention cut is not vouched for by its signed checkpoint under the keyring; null when it is. */
+function cutProblem(table: Pick<ChainedTable, 'schema' | 'table'>, chainKey: string | null, cut: RetentionCut, keyring: readonly CheckpointPublicKey[]): string | null {
+  const verdict = verifyCheckpointSignature(cut.checkpoint, keyring);
+  if (!verdict.ok) return `the retention cut at chain_seq ${cut.cut_seq} is not vouched for by a trusted checkpoint: ${verdict.reason}`;
+  const signed = verdict.checkpoint;
+  if (signed.v !== 2) return `the retention cut at chain_seq ${cut.cut_seq} carries a version ${signed.v} checkpoint, which names no attached chain`;
+  if (signed.schema !== table.schema || signed.table !== table.table || signed.chain_key !== chainKey || signed.chain_seq !== cut.cut_seq || signed.checksum !== cut.checksum || signed.sealed_count !== cut.sealed_count) {
+    return `the retention cut at chain_seq ${cut.cut_seq} (checksum ${cut.checksum}, sealed_count ${cut.sealed_count}) is not what its signed checkpoint says (${signed.schema}.${signed.table} chain ${signed.chain_key ?? '(null)'} chain_seq ${signed.chain_seq}, checksum ${signed.checksum}, sealed_count ${signed.sealed_count})`;
+  }
+  return null;
 }

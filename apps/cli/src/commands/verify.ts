@@ -113,7 +113,10 @@ function describeAttached(report: AttachedVerifyReport | null): string[] {
   const sources = report.checkpoints.sources.map((source) => `${source.source}: ${source.read} read, ${source.trusted} trusted, ${source.rejected} rejected`);
   return [
     ...(report.checkpoints.checked ? [`attached tables: ${report.checkpoints.trusted} trusted checkpoint(s)${sources.length ? ` (${sources.join('; ')})` : ''}`] : []),
-    ...report.chains.map((chain) => `${chain.chain}: ${chain.rows} rows, ${chain.sealed} sealed, ${chain.pending} pending`),
+    ...report.chains.map(
+      (chain) =>
+        `${chain.chain}: ${chain.rows} rows, ${chain.sealed} sealed, ${chain.pending} pending${chain.redacted ? `, ${chain.redacted} redacted` : ''}${chain.cutSeq ? `, from the retention cut at chain_seq ${chain.cutSeq}` : ''}`,
+    ),
     ...report.breaks.map((found) => `break ${found.kind} in ${found.chain}${found.chainSeq ? ` at chain_seq ${found.chainSeq}` : ''}: ${found.message}`),
   ];
 }

@@ -6,6 +6,10 @@
 //             (live inserts go on: they already have theirs);
 //   identity  (a moment's lock) make chain_seq NOT NULL and an identity column
 //             continuing the sequence, so writers need no new privilege;
+//   index     a BRIN index on chain_seq, built CONCURRENTLY (live inserts go
+//             on): the sealer reads a chain's pending rows as a chain_seq
+//             range above its watermark, retention and redaction find rows by
+//             chain_seq (seq-index.ts says why BRIN);
 //   grants    the sealer role: SELECT, UPDATE of the chain columns, and, under
 //             row-level security, policies of its own; the signer role: SELECT
 //             of chain_seq, checksum and chain key (it checks the row at a
@@ -19,10 +23,11 @@ import { chainColumnsOf, columnDrift, listChainedTables } from '@audit-chain/sea
 import { LifecycleError } from '../errors.ts';
 import { quoteIdent, roleName } from '../roles.ts';
 import { inspectTable, quoteQualified } from './inspect.ts';
+import { createSeqIndex } from './seq-index.ts';
 import { LIVE_SEQ_START, describePlan, identitySequenceName, planAttach, type AttachOptions, type AttachPlan } from './plan.ts';
 
-export type AttachStep = 'columns' | 'number' | 'identity' | 'grants' | 'attached';
-const STEPS: AttachStep[] = ['columns', 'number', 'identity', 'grants', 'attached'];
+export type AttachStep = 'columns' | 'number' | 'identity' | 'index' | 'grants' | 'attached';
+const STEPS: AttachStep[] = ['columns', 'number', 'identity', 'index', 'grants', 'attached'];
 
 export interface AttachRunOptions extends AttachOptions {
   dryRun?: boolean;
@@ -136,6 +141,10 @@ async function runSteps(pool: pg.Pool, tableId: number, plan: AttachPlan, from: 
     if (step === 'columns') await addColumns(pool, tableId, plan, options);
     if (step === 'number') await numberExistingRows(pool, tableId, plan, options);
     if (step === 'identity') await makeIdentity(pool, tableId, plan, options);
+    if (step === 'index') {
+      await createSeqIndex(pool, tableId, plan.schema, plan.table, plan.chainColumns.seq);
+      await setStep(pool, tableId, 'grants');
+    }
     if (step === 'grants') await grantSealer(pool, tableId, plan);
     if (step === 'attached') await finish(pool, tableId, plan);
   }
@@ -222,7 +231,7 @@ async function makeIdentity(pool: pg.Pool, tableId: number, plan: AttachPlan, op
       `alter table ${table} alter column ${seq} add generated always as identity (sequence name ${identitySequenceName(plan.schema, plan.table)} start with ${last.rows[0]!.next} cache 1)`,
     );
     await client.query(`drop sequence ${liveSequence(tableId)}`);
-    await setStep(client, tableId, 'grants');
+    await setStep(client, tableId, 'index');
   });
 }
 
@@ -279,7 +288,9 @@ export async function refreshAttachedTable(pool: pg.Pool, options: { table: stri
   const table = (await listChainedTables(pool)).find((candidate) => candidate.id === registered.id);
   if (!table) throw new LifecycleError(`--refresh: ${options.table} is not an attached table of format v2`);
   const drift = await columnDrift(pool, table);
-  if (drift.length === 0 && !options.exclude?.length && !options.pii?.length) return { lines: [`${table.schema}.${table.table}: the columns are the confirmed set; nothing to refresh`], revision: null };
+  // Tables attached before attach built the chain_seq index get it here.
+  const indexed = options.dryRun ? [] : await createSeqIndex(pool, table.id, table.schema, table.table, table.seqColumn);
+  if (drift.length === 0 && !options.exclude?.length && !options.pii?.length) return { lines: [...indexed, `${table.schema}.${table.table}: the columns are the confirmed set; nothing to refresh`], revision: null };
   const excluded = [...table.excluded, ...(options.exclude ?? [])];
   const previous = table.revisions.at(-1)!.covered;
   const columns = (await pool.query<TableColumn>(TABLE_COLUMNS_SQL, [quoteQualified(table.schema, table.table)])).rows.filter(
