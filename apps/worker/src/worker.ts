@@ -65,7 +65,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const stats = new WorkerStats();
   const pool = createPool(databaseUrl, {
     applicationName: `audit-chain worker ${identity.workerId.slice(0, 8)}`,
-    max: config.sealing.concurrency + 3,
+    // Each seal job holds one connection for its transaction and, while it writes, one for reading the next batch ahead.
+    max: config.sealing.concurrency * 2 + 3,
   });
   const jobExpireSeconds = options.jobExpireSeconds ?? 120;
   const boss = await retryWhileUnreachable(

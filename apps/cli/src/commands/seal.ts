@@ -27,7 +27,7 @@ transactions stay pending and are listed), 1 when a chain's invariant is broken
 (that chain is halted and reported) or the command could not run.`,
     )
     .action(async (options: { waitMs: number; batchSize?: number }) => {
-      const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain seal', max: 2 });
+      const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain seal', max: 3 });
       try {
         const result = await sealOnce(pool, {
           batchSize: options.batchSize ?? context.config().sealing.batchSize,
