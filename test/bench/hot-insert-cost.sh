@@ -22,17 +22,19 @@ SQL
 for table in ff100 ff50; do
   cat > "$work/$table.sql" <<SQL
 \set g random(1, 1000000)
+\set o 1 + (:g / 2) % 99
 insert into hot_insert.$table (org_id, actor_type, actor_id, actor_email, action, resource_type, resource_id, details, ip_address, user_agent)
-values (case when :g % 2 = 0 then '00000000-0000-4000-8000-000000000000'::uuid else ('00000000-0000-4000-8000-' || lpad((1 + (:g / 2) % 99)::text, 12, '0'))::uuid end,
-        'agent', 'agent-' || (:g % 1000), 'ops' || (:g % 50) || '@example.com', 'telemetry.submitted', 'device', 'dev-' || (:g % 5000),
-        jsonb_build_object('n', :g, 'status', 'ok'), ('10.1.' || (:g % 250) || '.' || (:g % 200 + 1))::inet, 'agent/1.0');
+values (case when :g::int % 2 = 0 then '00000000-0000-4000-8000-000000000000'::uuid else ('00000000-0000-4000-8000-' || lpad(:o::text, 12, '0'))::uuid end,
+        'agent', 'agent-' || (:g::int % 1000), 'ops' || (:g::int % 50) || '@example.com', 'telemetry.submitted', 'device', 'dev-' || (:g::int % 5000),
+        jsonb_build_object('n', :g::int, 'status', 'ok'), ('10.1.' || (:g::int % 250) || '.' || (:g::int % 200 + 1))::inet, 'agent/1.0');
 SQL
 done
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$ROUNDS"); do
   for table in ff100 ff50; do
     psql "$DATABASE_URL" -qc checkpoint
-    tps=$("$PGBENCH" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" -f "$work/$table.sql" "$DATABASE_URL" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+    tps=$("$PGBENCH" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" -f "$work/$table.sql" "$DATABASE_URL" 2>"$work/err" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' || true)
+    [ -n "$tps" ] || { cat "$work/err" >&2; exit 1; }
     echo "round $round $table tps $tps"
   done
 done

@@ -16,6 +16,12 @@
 --   ff50_claims fillfactor 50, no unique index, each batch also inserts its link claims
 --               (org_id, prev_checksum, chain_seq) into a table with the unique constraint, as
 --               partitioned audit_logs does (drizzle/0018_partitioning.sql): the whole price of HOT
+--   ff50_claims_noseq  the same without the claims' chain_seq index (which retention uses)
+--   ff50_claim_trigger fillfactor 50, no unique index, the claims written by the partitioned layout's
+--               own statement trigger (audit_logs_claim_links(), transition tables) into
+--               audit_chain_link_claims: what the change would really run
+--   ff50_claim_row_trigger  the same guarantee by a row trigger (AFTER UPDATE OF prev_checksum, one
+--               INSERT into the claims table per sealed row)
 \set ON_ERROR_STOP on
 \timing off
 set search_path = hot_study, audit_chain, public;
@@ -85,7 +91,14 @@ begin
 end
 $$;
 
-create procedure hot_study.run_variant(p_name text, p_fillfactor int, p_drop_unique boolean, p_claims boolean)
+create function hot_study.claim_row() returns trigger language plpgsql as $$
+begin
+  insert into hot_study.claims (org_id, prev_checksum, chain_seq) values (new.org_id, new.prev_checksum, new.chain_seq);
+  return null;
+end
+$$;
+
+create procedure hot_study.run_variant(p_name text, p_fillfactor int, p_drop_unique boolean, p_claims boolean, p_claims_seq_index boolean default true, p_claims_trigger boolean default false, p_row_trigger boolean default false)
 language plpgsql as $$
 declare
   v_table regclass;
@@ -98,6 +111,17 @@ begin
     execute format('drop index hot_study.%I', (select c.relname from pg_index i join pg_class c on c.oid = i.indexrelid
                                                  where i.indrelid = v_table and pg_get_indexdef(i.indexrelid) like '%prev_checksum%'));
   end if;
+  if p_claims_trigger then
+    -- the partitioned layout's own claim trigger (drizzle/0018), into audit_chain_link_claims
+    execute format('create trigger claim_links after update on %s referencing old table as old_rows new table as new_rows
+                    for each statement execute function audit_chain.audit_logs_claim_links()', v_table);
+    delete from audit_chain.audit_chain_link_claims;
+  end if;
+  if p_row_trigger then
+    execute format('create trigger claim_link after update of prev_checksum on %s for each row
+                    when (new.prev_checksum is not null and new.prev_checksum is distinct from old.prev_checksum)
+                    execute function hot_study.claim_row()', v_table);
+  end if;
   execute format('insert into %s (org_id, actor_type, actor_id, actor_email, action, resource_type, resource_id, details, ip_address, user_agent)
                   select org_id, actor_type, actor_id, actor_email, action, resource_type, resource_id, details, ip_address, user_agent
                     from hot_study.source order by chain_seq', v_table);
@@ -106,7 +130,9 @@ begin
   drop table if exists hot_study.claims;
   create table hot_study.claims (org_id uuid, prev_checksum text not null, chain_seq bigint not null,
                                  unique nulls not distinct (org_id, prev_checksum));
-  create index on hot_study.claims (chain_seq);
+  if p_claims_seq_index then
+    create index on hot_study.claims (chain_seq);
+  end if;
   commit;
   checkpoint;
   perform pg_stat_force_next_flush();
@@ -127,6 +153,9 @@ call hot_study.run_variant('same', 100, false, false);
 call hot_study.run_variant('ff100_noidx', 100, true, false);
 call hot_study.run_variant('ff50_noidx', 50, true, false);
 call hot_study.run_variant('ff50_claims', 50, true, true);
+call hot_study.run_variant('ff50_claims_noseq', 50, true, true, false);
+call hot_study.run_variant('ff50_claim_trigger', 50, true, false, true, true);
+call hot_study.run_variant('ff50_claim_row_trigger', 50, true, false, true, false, true);
 select pg_stat_force_next_flush();
 select pg_sleep(1);
 update hot_study.results r set updates = c.n_tup_upd, hot_updates = c.n_tup_hot_upd from hot_study.collect c where c.variant = r.variant;
