@@ -74,7 +74,6 @@ interface BatchOutcome {
   readAhead?: boolean;
 }
 
-
 type PendingRow = CanonicalRow & { has_chain_values: boolean };
 
 /** A batch of pending rows read and linked after a given chain state. */
