@@ -6,7 +6,7 @@
 // read-ahead and the next transaction makes it stale (no fork, no gap, no error),
 // and concurrent sealers of one chain leave one clean chain.
 import { describe, expect, test } from 'vitest';
-import { advanceHorizonAndDiscover, HorizonTracker, sealChain } from '@audit-chain/sealing';
+import { advanceHorizonAndDiscover, HorizonTracker, sealChain, sealOnce } from '@audit-chain/sealing';
 import { createTestDatabase } from '../support/database.ts';
 import { insertRows, newOrgId } from '../support/audit-rows.ts';
 import { checkAllChains } from '../support/chain-check.ts';
@@ -88,6 +88,18 @@ describe('pipelined sealing', { timeout: 120_000 }, () => {
     expect(pending.rows[0]!.n).toBe(0);
     expect((await checkAllChains(db.pool)).problems).toEqual([]);
     expect(await linkUseCount(org)).toBe(0);
+  });
+
+  test('seal --once with three lanes seals every chain exactly once', async () => {
+    const orgs = [newOrgId(), newOrgId(), newOrgId(), newOrgId(), newOrgId()];
+    for (const [index, org] of orgs.entries()) await insertRows(db.pool, org, 300 + index * 450);
+    const seen: string[] = [];
+    const result = await sealOnce(db.pool, { batchSize: 250, waitMs: 0, pollMs: 10, concurrency: 3, onChain: (chain) => void seen.push(chain.orgId ?? 'system') });
+    for (const org of orgs) expect(seen.filter((id) => id === org)).toHaveLength(1);
+    expect(result.broken).toEqual([]);
+    const pending = await db.pool.query<{ n: number }>('select count(*)::int as n from audit_logs where org_id = any($1::uuid[]) and checksum is null', [orgs]);
+    expect(pending.rows[0]!.n).toBe(0);
+    expect((await checkAllChains(db.pool)).problems).toEqual([]);
   });
 
   test('a head changed under the chain between batches: the read-ahead is not written, the chain halts', async () => {

@@ -82,20 +82,23 @@ export async function sealOnce(pool: pg.Pool, options: SealOnceOptions): Promise
   const chains: SealChainResult[] = [];
   const broken: ChainInvariantError[] = [];
   const queue = await chainsToSeal(pool, Number.MAX_SAFE_INTEGER);
+  // Any other error stops every lane before its next chain, and is raised once all have stopped.
+  let failure: { error: unknown } | null = null;
   const lane = async () => {
-    for (let chain = queue.shift(); chain !== undefined; chain = queue.shift()) {
+    for (let chain = queue.shift(); chain !== undefined && failure === null; chain = queue.shift()) {
       try {
         const result = await sealChain(pool, chain.orgId, { batchSize: options.batchSize, formatVersion: options.formatVersion });
         chains.push(result);
         options.onChain?.(result);
       } catch (error) {
         // The chain is halted by sealChain; the others still get sealed.
-        if (!(error instanceof ChainInvariantError)) throw error;
-        broken.push(error);
+        if (error instanceof ChainInvariantError) broken.push(error);
+        else failure ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 1) }, lane));
+  if (failure !== null) throw (failure as { error: unknown }).error;
   return {
     horizon: step.horizon,
     head: step.head,
