@@ -9,11 +9,12 @@
 //      them runs, every chain_seq <= q is final;
 //   3. per chain (a value of the chain key), in one transaction: lock its
 //      state row, link its pending rows up to the horizon in chain_seq order
-//      (@audit-chain/chain sealRowsV2), advance the watermark.
-import { randomBytes } from 'node:crypto';
+//      (@audit-chain/chain sealRowsCompiledV2: the column set's encoding compiled
+//      once, byte for byte sealRowsV2's), advance the watermark.
 import type pg from 'pg';
-import { TABLE_COLUMNS_SQL, formatV2Layout, quoteIdent, sealRowsV2, selectListV2, valuesFromResult, type CoveredColumn, type TableColumn } from '@audit-chain/chain';
+import { TABLE_COLUMNS_SQL, formatV2Layout, quoteIdent, sealRowsCompiledV2, selectListV2, valuesFromResult, type CoveredColumn, type FormatV2Layout, type TableColumn } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
+import { saltSource } from './salt-pool.ts';
 
 export interface ChainedTable {
   id: number;
@@ -202,6 +203,21 @@ export async function sealAttachedTable(pool: pg.Pool, table: ChainedTable, opti
   return { table: name, status: 'sealed', chains };
 }
 
+const salts = saltSource();
+
+/** Layouts (with their compiled encodings) by covered column set, built once per set; few sets exist. */
+const layouts = new Map<string, FormatV2Layout>();
+
+function layoutOf(covered: CoveredColumn[]): FormatV2Layout {
+  const key = JSON.stringify(covered.map((column) => [column.name, column.type, column.personal, column.base ?? null]));
+  let layout = layouts.get(key);
+  if (!layout) {
+    layout = formatV2Layout(covered);
+    layouts.set(key, layout);
+  }
+  return layout;
+}
+
 /** One batch of one chain, in one transaction; null when another sealer holds the chain. */
 async function sealChainBatch(pool: pg.Pool, table: ChainedTable, chainKey: string | null, horizon: bigint, batchSize: number): Promise<{ sealed: number; watermark: bigint } | null> {
   return withTransaction(pool, async (client) => {
@@ -234,11 +250,10 @@ async function sealChainBatch(pool: pg.Pool, table: ChainedTable, chainKey: stri
       revision = next;
     }
     if (rows.rows.length === 0) return { sealed: 0, watermark: from };
-    const layout = formatV2Layout(revision.covered);
-    const links = sealRowsV2(layout, {
+    const links = sealRowsCompiledV2(layoutOf(revision.covered), {
       headChecksum: current.head_checksum,
       rows: rows.rows.map((row) => ({ chainKey, chainSeq: row.seq, values: valuesFromResult(row, revision.covered.length) })),
-      newSalt: () => randomBytes(16).toString('hex'),
+      newSalt: salts,
     });
     await client.query(
       `update ${qualifiedName(table)} t set ${quoteIdent(table.prevColumn)} = l.prev, ${quoteIdent(table.checksumColumn)} = l.checksum,

@@ -27,9 +27,13 @@ transactions stay pending and are listed), 1 when a chain's invariant is broken
 (that chain is halted and reported) or the command could not run.`,
     )
     .action(async (options: { waitMs: number; batchSize?: number }) => {
-      const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain seal', max: 2 });
+      // AUDIT_CHAIN_SEAL_CONCURRENCY chains at once, as the worker; each holds a connection for its
+      // transaction and one for reading its next batch ahead.
+      const concurrency = context.config().sealing.concurrency;
+      const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain seal', max: concurrency * 2 + 1 });
       try {
         const result = await sealOnce(pool, {
+          concurrency,
           batchSize: options.batchSize ?? context.config().sealing.batchSize,
           waitMs: options.waitMs,
           pollMs: 50,
