@@ -151,16 +151,23 @@ export interface ChainFiguresRow {
   vs_first_break: unknown;
 }
 
-/** One page of the overview, worst first, after `cursor` when given. */
-export function readChainPage(limit: number, inputs: ChainInputs, cursor?: OverviewCursor): Query {
+/**
+ * One page of audit_logs' chains, worst first, after `cursor` when given. The
+ * cursor may stand in another table (chain-order.ts): on a tie of the first
+ * three sort keys, the table's id decides, so `afterKey` is the cursor's key
+ * in audit_logs itself, '' when the cursor's table comes before audit_logs
+ * (every tied chain follows) or '~' when it comes after (none does).
+ */
+export function readChainPage(limit: number, inputs: ChainInputs, cursor?: OverviewCursor, ownTableId = 0): Query {
   const values: unknown[] = [limit];
   const cte = chainsCte(values, inputs);
   let after = '';
   if (cursor) {
-    values.push(cursor.attention, cursor.pending.toString(), cursor.sinceMicros.toString(), cursor.chainKey);
+    const afterKey = cursor.tableId === ownTableId ? cursor.key : cursor.tableId < ownTableId ? '' : '~';
+    values.push(cursor.attention, cursor.pending.toString(), cursor.sinceMicros.toString(), afterKey);
     const [a, p, s, k] = [values.length - 3, values.length - 2, values.length - 1, values.length];
     after = `where attention < $${a}::int or (attention = $${a}::int and (pending < $${p}::bigint
-                or (pending = $${p}::bigint and (since_us > $${s}::bigint or (since_us = $${s}::bigint and chain_key > $${k}::uuid)))))`;
+                or (pending = $${p}::bigint and (since_us > $${s}::bigint or (since_us = $${s}::bigint and chain_key::text collate "C" > $${k}::text)))))`;
   }
   return {
     text: `with ${cte},

@@ -1,26 +1,28 @@
-// Per-chain figures: a page of the overview (worst first) or one chain.
-import { encodeOverviewCursor, type OverviewCursor } from './cursor.ts';
+// Per-chain figures of audit_logs: a page of the overview (worst first) or one chain.
+import type { OverviewCursor } from './cursor.ts';
+import type { SortedChain } from './chain-order.ts';
 import { readBrokenChains, readChain, readChainPage, readFirstRowOfChain, type ChainFiguresRow, type ChainInputs } from './chain-queries.ts';
 import { heldArrays, type HeldRows } from './held-rows.ts';
 import type { Queryable } from './snapshot.ts';
 import { chainIdOf, NIL_UUID_TEXT, num, round3 } from './sql.ts';
 import type { ChainLag } from './types.ts';
 
-export interface ChainPage {
-  chains: ChainLag[];
-  nextCursor: string | null;
+/** audit_logs as a chained table: its name (schema.table) and registry id. */
+export interface OwnTable {
+  name: string;
+  id: number;
 }
 
-export async function readChainsPage(db: Queryable, limit: number, held: HeldRows, cursor?: OverviewCursor): Promise<ChainPage> {
-  // One row more than asked tells whether another page exists without a count.
-  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, await chainInputs(db, held), cursor))).rows;
-  const shown = rows.slice(0, limit);
-  const last = shown.at(-1);
-  const nextCursor =
-    rows.length > limit && last
-      ? encodeOverviewCursor({ attention: last.attention ? 1 : 0, pending: BigInt(last.pending), sinceMicros: BigInt(last.since_us), chainKey: last.chain_key })
-      : null;
-  return { chains: shown.map(toChainLag), nextCursor };
+/**
+ * audit_logs' chains after `cursor`, worst first: `limit` + 1 of them, so the
+ * merge with other tables' chains knows whether another page exists without a count.
+ */
+export async function readChainsPage(db: Queryable, limit: number, held: HeldRows, own: OwnTable, cursor?: OverviewCursor): Promise<SortedChain[]> {
+  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, await chainInputs(db, held), cursor, own.id))).rows;
+  return rows.map((row) => ({
+    lag: toChainLag(row, own.name),
+    sort: { attention: row.attention ? 1 : 0, pending: BigInt(row.pending), sinceMicros: BigInt(row.since_us), tableId: own.id, key: row.chain_key },
+  }));
 }
 
 async function chainInputs(db: Queryable, held: HeldRows, only?: string): Promise<ChainInputs> {
@@ -29,14 +31,16 @@ async function chainInputs(db: Queryable, held: HeldRows, only?: string): Promis
 }
 
 /** One chain's figures, or undefined when the chain has no row at all. */
-export async function readOneChain(db: Queryable, orgId: string | null, held: HeldRows): Promise<ChainLag | undefined> {
+export async function readOneChain(db: Queryable, orgId: string | null, held: HeldRows, own: OwnTable): Promise<ChainLag | undefined> {
   const row = (await db.query<ChainFiguresRow>(readChain(orgId, await chainInputs(db, held, orgId ?? NIL_UUID_TEXT)))).rows[0];
-  if (row) return toChainLag(row);
+  if (row) return toChainLag(row, own.name);
   // Not discovered yet (new, or its rows wait behind the horizon): every row is pending.
   const first = (await db.query<{ chain_seq: string; recorded_at: string; age: number }>(readFirstRowOfChain(orgId))).rows[0];
   if (!first) return undefined;
   return {
+    table: own.name,
     chain: chainIdOf(orgId),
+    chain_key: orgId,
     org_id: orgId,
     pending_rows: 0,
     held_rows: 0,
@@ -47,15 +51,18 @@ export async function readOneChain(db: Queryable, orgId: string | null, held: He
     last_sealed_at: null,
     last_seal_age_seconds: null,
     halted: null,
+    drift: null,
     last_checkpoint: null,
     last_verification: null,
   };
 }
 
-function toChainLag(row: ChainFiguresRow): ChainLag {
+function toChainLag(row: ChainFiguresRow, table: string): ChainLag {
   const sealed = num(row.sealed_count);
   return {
+    table,
     chain: chainIdOf(row.org_id),
+    chain_key: row.org_id,
     org_id: row.org_id,
     pending_rows: num(row.pending),
     held_rows: num(row.held),
@@ -69,6 +76,7 @@ function toChainLag(row: ChainFiguresRow): ChainLag {
     last_sealed_at: row.last_sealed_at,
     last_seal_age_seconds: row.last_seal_age === null ? null : round3(row.last_seal_age),
     halted: row.halted_at === null ? null : { at: row.halted_at, reason: row.halted_reason },
+    drift: null,
     last_checkpoint:
       row.cp_id === null
         ? null

@@ -72,27 +72,33 @@ async function readFirstRowAboveHorizon(db: Queryable, horizonSeq: bigint, windo
   return row?.age;
 }
 
-function horizonState(behind: boolean, holders: number, workersAlive: number): HorizonState {
+export function horizonState(behind: boolean, holders: number, workersAlive: number): HorizonState {
   if (!behind) return 'caught_up';
   if (holders > 0) return 'open_writers';
   if (workersAlive === 0) return 'no_worker';
   return 'advancing';
 }
 
+/** An open writer as the holder queries return it. */
+export interface HolderRow {
+  pid: number | null;
+  application_name: string | null;
+  user_name: string | null;
+  state: string | null;
+  xact_start: string | null;
+  xact_age: number | null;
+  state_change: string | null;
+  state_age: number | null;
+  wait_event: string | null;
+  query: string | null;
+}
+
 async function listHolders(db: Queryable): Promise<HorizonHolder[]> {
-  const result = await db.query<{
-    pid: number | null;
-    application_name: string | null;
-    user_name: string | null;
-    state: string | null;
-    xact_start: string | null;
-    xact_age: number | null;
-    state_change: string | null;
-    state_age: number | null;
-    wait_event: string | null;
-    query: string | null;
-  }>(readOpenWriters());
-  return result.rows.map((row) => ({
+  return (await db.query<HolderRow>(readOpenWriters())).rows.map(toHolder);
+}
+
+export function toHolder(row: HolderRow): HorizonHolder {
+  return {
     pid: row.pid,
     application_name: row.application_name,
     user_name: row.user_name,
@@ -103,5 +109,5 @@ async function listHolders(db: Queryable): Promise<HorizonHolder[]> {
     state_age_seconds: row.state_age === null ? null : round3(row.state_age),
     wait_event: row.wait_event,
     query: row.query,
-  }));
+  };
 }
