@@ -169,6 +169,8 @@ test('alert rules and the Grafana dashboard use only metrics that /metrics expor
     expect.arrayContaining([
       'AuditChainLagTooOld',
       'AuditChainHorizonHeld',
+      'AuditChainTableHorizonHeld',
+      'AuditChainTableDrifted',
       'AuditChainVerificationBreaks',
       'AuditChainCheckpointTooOld',
       'AuditChainWorkerErrors',
