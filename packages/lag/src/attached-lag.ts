@@ -182,11 +182,12 @@ async function readTable(db: Queryable, table: ChainedTable, workersAlive: numbe
   const liveFrom = horizon > LIVE_SEQ_START ? horizon : LIVE_SEQ_START;
   const heldLive = rows.reduce((sum, row) => sum + num(row.held_live), 0);
   const unattributed = Math.max(Number(head > liveFrom ? head - liveFrom : 0n) - heldLive, 0);
+  // The earliest recorded time (exact, unlike the rounded ages), then the lowest chain_seq.
   let oldest: OldestPending | undefined;
   for (const chain of chains) {
     const first = chain.lag.oldest_pending;
-    if (!first || first.age_seconds === null) continue;
-    if (!oldest || first.age_seconds > (oldest.age_seconds ?? 0)) oldest = { ...first, table: name, chain: chain.lag.chain, org_id: null, exact: true };
+    if (!first || first.recorded_at === null) continue;
+    if (!oldest || isOlder(first, oldest)) oldest = { ...first, table: name, chain: chain.lag.chain, org_id: null, exact: true };
   }
   // The wait starts no earlier than the oldest held row's time; without a time column, the horizon's last move is the only bound.
   const oldestHeld = chains
@@ -217,6 +218,14 @@ async function readTable(db: Queryable, table: ChainedTable, workersAlive: numbe
     oldest,
     chains,
   };
+}
+
+/** Whether pending row `a` was recorded before `b` (RFC 3339 UTC texts of one format compare as times); ties by chain_seq. */
+export function isOlder(a: { recorded_at: string | null; chain_seq: string }, b: { recorded_at: string | null; chain_seq: string }): boolean {
+  if (a.recorded_at === null) return false;
+  if (b.recorded_at === null) return true;
+  if (a.recorded_at !== b.recorded_at) return a.recorded_at < b.recorded_at;
+  return BigInt(a.chain_seq) < BigInt(b.chain_seq);
 }
 
 /** Every attached table's figures, in registry order. */

@@ -1,8 +1,17 @@
 // Per-chain figures of audit_logs: a page of the overview (worst first) or one chain.
 import type { OverviewCursor } from './cursor.ts';
-import type { SortedChain } from './chain-order.ts';
-import { readBrokenChains, readChain, readChainPage, readFirstRowOfChain, type ChainFiguresRow, type ChainInputs } from './chain-queries.ts';
-import { heldArrays, type HeldRows } from './held-rows.ts';
+import { compareChains, isAfter, type ChainSortKey, type SortedChain } from './chain-order.ts';
+import {
+  readBrokenChains,
+  readChain,
+  readChainPage,
+  readFirstRowOfChain,
+  readHaltedChains,
+  readPlainChainKeys,
+  type ChainFiguresRow,
+  type ChainInputs,
+} from './chain-queries.ts';
+import { heldArrays, heldArraysOf, type HeldRows } from './held-rows.ts';
 import type { Queryable } from './snapshot.ts';
 import { chainIdOf, NIL_UUID_TEXT, num, round3 } from './sql.ts';
 import type { ChainLag } from './types.ts';
@@ -18,7 +27,35 @@ export interface OwnTable {
  * merge with other tables' chains knows whether another page exists without a count.
  */
 export async function readChainsPage(db: Queryable, limit: number, held: HeldRows, own: OwnTable, cursor?: OverviewCursor): Promise<SortedChain[]> {
-  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, await chainInputs(db, held), cursor, own.id))).rows;
+  // The candidates: every chain whose place the discovery index does not know
+  // (halted, broken, with held rows: few), and the first `limit` + 1 others in
+  // that index's order. Any chain left out comes after all of those.
+  // Of the chains with held rows only the worst `limit` + 1 after the cursor,
+  // ranked by their sort keys from readHeldChainStates: with many held chains
+  // (an open transaction holding the horizon on a busy server) the page must
+  // not read them all.
+  const broken = (await db.query<{ broken: string[] }>(readBrokenChains())).rows[0]!.broken;
+  const halted = (await db.query<{ halted: string[] }>(readHaltedChains())).rows[0]!.halted;
+  const attention = new Set([...halted, ...broken]);
+  const heldKeys = held.chains.map((chain) => chain.chain_key);
+  const states = held.states;
+  if (!states) throw new Error('readChainsPage needs the held chains\' states (readHeldChainStates)');
+  const heldSorted = held.chains
+    .filter((chain) => !attention.has(chain.chain_key))
+    .map((chain): ChainSortKey => {
+      const state = states.get(chain.chain_key);
+      return { attention: 0, pending: BigInt((state?.discovered ?? 0) + chain.rows), sinceMicros: state?.sinceMicros ?? 0n, tableId: own.id, key: chain.chain_key };
+    })
+    .filter((key) => isAfter(key, cursor))
+    .sort(compareChains)
+    .slice(0, limit + 1)
+    .map((key) => key.key);
+  const plain = (await db.query<{ chain_key: string }>(readPlainChainKeys(limit + 1, [...new Set([...attention, ...heldKeys])], cursor, own.id))).rows.map(
+    (row) => row.chain_key,
+  );
+  const only = new Set([...attention, ...heldSorted, ...plain]);
+  const candidates: ChainInputs = { held: heldArraysOf(held, only), broken, only: [...only] };
+  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, candidates, cursor, own.id))).rows;
   return rows.map((row) => ({
     lag: toChainLag(row, own.name),
     sort: { attention: row.attention ? 1 : 0, pending: BigInt(row.pending), sinceMicros: BigInt(row.since_us), tableId: own.id, key: row.chain_key },

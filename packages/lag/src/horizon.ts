@@ -12,7 +12,15 @@ export interface HorizonReading {
   horizon: HorizonLag;
 }
 
-export async function readHorizon(db: Queryable, staleAfterSeconds: number, window: bigint): Promise<HorizonReading> {
+/**
+ * The age of the oldest committed row in the first `window` values above the
+ * horizon (undefined: none), when the caller reads that range anyway (the held
+ * rows above the discovered position, which is usually the horizon); null to
+ * have readHorizon read it.
+ */
+export type FirstAboveAge = (horizonSeq: bigint, discoveredSeq: bigint, head: bigint) => Promise<number | undefined | null>;
+
+export async function readHorizon(db: Queryable, staleAfterSeconds: number, window: bigint, firstAboveAge?: FirstAboveAge): Promise<HorizonReading> {
   const progress = (
     await db.query<{
       generated_at: string;
@@ -31,7 +39,11 @@ export async function readHorizon(db: Queryable, staleAfterSeconds: number, wind
   const horizonSeq = BigInt(progress.horizon_seq);
   const behind = horizonSeq < head;
   const holders = behind ? await listHolders(db) : [];
-  const firstAbove = behind ? await readFirstRowAboveHorizon(db, horizonSeq, window) : undefined;
+  let firstAbove: number | undefined;
+  if (behind) {
+    const known = firstAboveAge ? await firstAboveAge(horizonSeq, BigInt(progress.discovered_seq), head) : null;
+    firstAbove = known === null ? await readFirstRowAboveHorizon(db, horizonSeq, window) : known;
+  }
   return {
     generatedAt: progress.generated_at,
     horizon: {

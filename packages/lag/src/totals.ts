@@ -5,8 +5,8 @@
 import type { Queryable } from './snapshot.ts';
 import type { SealedSample } from './options.ts';
 import { readChainTotals, readOldestPendingOfChains, type ChainTotalsRow, type OldestPendingRow } from './chain-queries.ts';
-import { heldArrays, type HeldRows } from './held-rows.ts';
-import type { AttachedTableReading } from './attached-lag.ts';
+import type { HeldRows } from './held-rows.ts';
+import { isOlder, type AttachedTableReading } from './attached-lag.ts';
 import type { OwnTable } from './chains.ts';
 import { chainIdOf, num, round3 } from './sql.ts';
 import type { HorizonLag, LagTotals, OldestPending, TableLag, Throughput } from './types.ts';
@@ -39,7 +39,7 @@ export async function readTotals(
   let oldest = mine.oldest_pending;
   for (const reading of attached) {
     const candidate = reading.oldest;
-    if (candidate && candidate.age_seconds !== null && (oldest === null || candidate.age_seconds > (oldest.age_seconds ?? 0))) oldest = { ...candidate, exact: mine.oldest_pending?.exact ?? true };
+    if (candidate && candidate.recorded_at !== null && (oldest === null || isOlder(candidate, oldest))) oldest = { ...candidate, exact: mine.oldest_pending?.exact ?? true };
   }
   const sealedRows = sum((t) => t.sealed_rows);
   return {
@@ -86,7 +86,16 @@ function ownTableLag(own: OwnTable, horizon: HorizonLag, totals: LagTotals): Tab
 }
 
 async function readOwnTotals(db: Queryable, horizon: HorizonLag, held: HeldRows, options: TotalsOptions, own: OwnTable): Promise<LagTotals> {
-  const sums = (await db.query<ChainTotalsRow>(readChainTotals(heldArrays(held)))).rows[0]!;
+  const sums = (await db.query<ChainTotalsRow>(readChainTotals())).rows[0]!;
+  // Chains listed from their held rows alone, and chains pending only by their held rows.
+  if (!held.states) throw new Error('readTotals needs the held chains\' states (readHeldChainStates)');
+  let heldOnly = 0;
+  let pendingOnlyHeld = 0;
+  for (const chain of held.chains) {
+    const state = held.states.get(chain.chain_key);
+    if (!state?.known) heldOnly += 1;
+    if (!state || state.discovered === 0) pendingOnlyHeld += 1;
+  }
   const head = BigInt(horizon.head_seq);
   const discovered = BigInt(horizon.discovered_seq);
   const above = head > discovered ? head - discovered : 0n;
@@ -107,8 +116,8 @@ async function readOwnTotals(db: Queryable, horizon: HorizonLag, held: HeldRows,
 
   const sealedRows = num(sums.sealed);
   return {
-    chains: num(sums.chains),
-    chains_with_pending: num(sums.chains_with_pending),
+    chains: num(sums.chains) + heldOnly,
+    chains_with_pending: discoveredChains + pendingOnlyHeld,
     pending_rows: pendingDiscovered + held.rows + held.unattributed,
     pending_rows_discovered: pendingDiscovered,
     held_rows: held.rows,

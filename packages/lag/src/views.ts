@@ -9,7 +9,7 @@ import { readChainsPage, readOneChain, type OwnTable } from './chains.ts';
 import type { CheckpointCursor, OverviewCursor } from './cursor.ts';
 import { encodeCheckpointCursor } from './cursor.ts';
 import { describeLatency } from './histogram.ts';
-import { readHeldRows, type HeldRows } from './held-rows.ts';
+import { readHeldChainStates, readHeldRows, type HeldRows } from './held-rows.ts';
 import { readHorizon } from './horizon.ts';
 import { resolveOptions, type LagOptions } from './options.ts';
 import {
@@ -31,9 +31,12 @@ import type { ChainDetail, ChainLag, CheckpointsPage, HorizonLag, LagOverview, L
 
 export const MAX_PAGE = 500;
 
-/** The held rows of this reading: every view of one snapshot counts them once, so its figures add up. */
-function heldRowsOf(db: Queryable, horizon: HorizonLag, window: bigint): Promise<HeldRows> {
-  return readHeldRows(db, BigInt(horizon.head_seq), BigInt(horizon.discovered_seq), window);
+/**
+ * The held rows of this reading, with their chains' states: every view of one
+ * snapshot counts them once, so its figures add up.
+ */
+async function heldRowsOf(db: Queryable, horizon: HorizonLag, window: bigint): Promise<HeldRows> {
+  return readHeldChainStates(db, await readHeldRows(db, BigInt(horizon.head_seq), BigInt(horizon.discovered_seq), window));
 }
 
 /** audit_logs' name and registry id (0 when it is not registered: it then sorts before every attached table). */
@@ -58,8 +61,16 @@ interface Reading extends TotalsReading {
 }
 
 async function readAll(db: Queryable, o: ReturnType<typeof resolveOptions>): Promise<Reading> {
-  const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
-  const held = await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
+  // When the horizon is the discovered position (the usual case), the held rows
+  // above it are the rows above the horizon: one range read gives both the
+  // held rows and the oldest row waiting behind the horizon.
+  let counted: HeldRows | undefined;
+  const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow, async (horizonSeq, discoveredSeq, head) => {
+    if (horizonSeq !== discoveredSeq) return null;
+    counted = await readHeldRows(db, head, discoveredSeq, o.aboveDiscoveredWindow);
+    return counted.first?.first_age;
+  });
+  const held = counted ? await readHeldChainStates(db, counted) : await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
   const own = await readOwnTable(db);
   const attached = await readAttachedTables(db, horizon.workers_alive);
   const { totals, tables } = await readTotals(db, generatedAt, horizon, held, o, own, attached);
