@@ -96,12 +96,29 @@ const LAG_ORDER = ['least(d.sealed_count - d.seen_count, 0)', 'coalesce(d.last_s
 /**
  * Up to `limit` chains after `cursor` in the order of the index
  * audit_chain_discovery_lag_order (most pending, waiting longest, chain key),
- * leaving out `exclude` (the chains that need attention or have held rows,
- * whose place that index does not know). A cursor in another table decides
+ * leaving out `exclude` (the chains that need attention) and the chains with
+ * held rows in `heldRange`: the index does not know their place. A cursor in another table decides
  * ties of pending and waiting time by the table's id (chain-order.ts).
  */
-export function readPlainChainKeys(limit: number, exclude: string[], cursor: OverviewCursor | undefined, ownTableId: number): Query {
+export function readPlainChainKeys(
+  limit: number,
+  exclude: string[],
+  cursor: OverviewCursor | undefined,
+  ownTableId: number,
+  heldRange?: { after: bigint; upTo: bigint },
+): Query {
   const values: unknown[] = [exclude, limit];
+  // Chains with held rows (visible rows in the range read above the discovered
+  // position) are left out by an index probe per chain scanned, rather than by
+  // sending their keys: there may be tens of thousands of them.
+  let notHeld = '';
+  if (heldRange) {
+    values.push(heldRange.after.toString(), heldRange.upTo.toString());
+    const range = `a.chain_seq > $${values.length - 1}::bigint and a.chain_seq <= $${values.length}::bigint`;
+    notHeld = `and not (case when d.org_id is null
+                             then exists (select 1 from audit_logs a where a.org_id is null and ${range})
+                             else exists (select 1 from audit_logs a where a.org_id = d.org_id and ${range}) end)`;
+  }
   let after = '';
   if (cursor && cursor.attention === 0) {
     values.push((-cursor.pending).toString(), cursor.sinceMicros.toString());
@@ -116,7 +133,7 @@ export function readPlainChainKeys(limit: number, exclude: string[], cursor: Ove
   return {
     text: `select ${chainKey('d.org_id')}::text as chain_key
              from audit_chain_discovery d
-            where not (${chainKey('d.org_id')} = any($1::uuid[])) ${after}
+            where not (${chainKey('d.org_id')} = any($1::uuid[])) ${notHeld} ${after}
             order by ${LAG_ORDER.join(', ')}
             limit $2`,
     values,

@@ -50,7 +50,9 @@ export async function readChainsPage(db: Queryable, limit: number, held: HeldRow
     .sort(compareChains)
     .slice(0, limit + 1)
     .map((key) => key.key);
-  const plain = (await db.query<{ chain_key: string }>(readPlainChainKeys(limit + 1, [...new Set([...attention, ...heldKeys])], cursor, own.id))).rows.map(
+  // Without a range read (nothing above the discovered position), no chain has held rows.
+  const exclude = held.range ? [...attention] : [...new Set([...attention, ...heldKeys])];
+  const plain = (await db.query<{ chain_key: string }>(readPlainChainKeys(limit + 1, exclude, cursor, own.id, held.range))).rows.map(
     (row) => row.chain_key,
   );
   const only = new Set([...attention, ...heldSorted, ...plain]);

@@ -42,6 +42,8 @@ export interface HeldRows {
   unattributed: number;
   /** The chain whose held rows began waiting first (oldest recorded_at); undefined when none within the window. */
   first: HeldChain | undefined;
+  /** The chain_seq range read: (after, upTo]; undefined when nothing was read. */
+  range?: { after: bigint; upTo: bigint };
 }
 
 export const NO_HELD_ROWS: HeldRows = { chains: [], rows: 0, unattributed: 0, first: undefined };
@@ -73,7 +75,7 @@ export async function readHeldRows(db: Queryable, headSeq: bigint, discoveredSeq
   const chains = raw.map((row) => ({ ...row, rows: Number(row.rows) }));
   const rows = chains.reduce((sum, chain) => sum + chain.rows, 0);
   const first = chains.reduce<HeldChain | undefined>((a, b) => (a === undefined || b.first_age > a.first_age ? b : a), undefined);
-  return { chains, rows, unattributed: Number(headSeq - discoveredSeq) - rows, first };
+  return { chains, rows, unattributed: Number(headSeq - discoveredSeq) - rows, first, range: { after: discoveredSeq, upTo } };
 }
 
 /** The held chains as the parallel arrays the chain queries take (ChainInputs.held). */
