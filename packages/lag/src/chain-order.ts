@@ -31,7 +31,27 @@ export function compareChains(a: ChainSortKey, b: ChainSortKey): number {
   if (a.pending !== b.pending) return a.pending > b.pending ? -1 : 1;
   if (a.sinceMicros !== b.sinceMicros) return a.sinceMicros < b.sinceMicros ? -1 : 1;
   if (a.tableId !== b.tableId) return a.tableId - b.tableId;
-  return Buffer.compare(Buffer.from(a.key, 'utf8'), Buffer.from(b.key, 'utf8'));
+  return compareUtf8(a.key, b.key);
+}
+
+const isSurrogate = (unit: number) => unit >= 0xd800 && unit <= 0xdfff;
+
+/**
+ * Strings in UTF-8 byte order (code point order), without encoding them: a
+ * page sorts tens of thousands of tied chains. UTF-16 code units order the
+ * same except a surrogate (a code point above U+FFFF) against U+E000..U+FFFF.
+ */
+export function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i += 1) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (isSurrogate(x) && !isSurrogate(y) && y >= 0xe000) return 1;
+    if (isSurrogate(y) && !isSurrogate(x) && x >= 0xe000) return -1;
+    return x - y;
+  }
+  return a.length - b.length;
 }
 
 /** Whether `chain` comes after the cursor's position. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { compareChains, mergePage, type SortedChain } from './chain-order.ts';
+import { compareChains, compareUtf8, mergePage, type SortedChain } from './chain-order.ts';
 import { decodeCheckpointCursor, decodeOverviewCursor, encodeCheckpointCursor, encodeOverviewCursor } from './cursor.ts';
 import { formatAge, formatLatency, renderTable } from './format.ts';
 import { describeLatency, mergeHistograms, parseWorkerHistogram, quantile } from './histogram.ts';
@@ -61,6 +61,18 @@ describe('cursors', () => {
 });
 
 describe('one order across tables', () => {
+  // Well-formed text (what PostgreSQL stores), weighted to where UTF-16 and UTF-8 orders differ.
+  const codePoint = fc.oneof(fc.integer({ min: 0x20, max: 0x7f }), fc.integer({ min: 0xe000, max: 0xffff }), fc.integer({ min: 0x10000, max: 0x10ffff }), fc.integer({ min: 0x80, max: 0xd7ff }));
+  const text = fc.array(codePoint, { maxLength: 4 }).map((points) => String.fromCodePoint(...points));
+  test('chain keys compare as UTF-8 bytes, as PostgreSQL\'s "C" collation does', () => {
+    fc.assert(
+      fc.property(text, text, (a, b) => {
+        expect(Math.sign(compareUtf8(a, b))).toBe(Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(Math.sign(compareUtf8('\u{1F600}', '\uFFFD'))).toBe(1);
+  });
   const sortKey = fc.record({
     attention: fc.constantFrom(0 as const, 1 as const),
     pending: fc.bigInt({ min: 0n, max: 5n }),
