@@ -2,7 +2,9 @@
 // run it at the same moment, and role names are configurable. Roles are
 // cluster-wide, so the custom ones carry a per-run suffix and are dropped after.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, expect, inject, test } from 'vitest';
 import { MIGRATIONS_FOLDER, migrate, withChainSearchPath, withDatabaseName } from '@audit-chain/db';
@@ -149,4 +151,47 @@ test('role names are configurable: grants go to the named roles, not the default
   expect(again.applied).toEqual([]);
   const after = await query<{ role_name: string }>(url, "select role_name from audit_chain_roles where kind = 'writer'");
   expect(after[0]!.role_name).toBe(names.writer);
+});
+
+// drizzle applies only the journal entries whose `when` is above the last one a
+// database has applied, in journal order. So a migration added after a release
+// must come after every entry of that release, with a larger `when`, and the
+// search_path pass (0050's) must be repeated after it. Checked here on the
+// journal itself and by upgrading a database from the last release's journal.
+const JOURNAL = JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as { entries: { idx: number; tag: string; when: number }[] };
+/** The last migration of the release before this one (issue 10's round): a database may stand there. */
+const LAST_RELEASED = '0050_function_search_path';
+
+test('the journal: idx in order, `when` strictly increasing, and the last migration is the search_path pass', () => {
+  expect(JOURNAL.entries.map((entry) => entry.idx)).toEqual(JOURNAL.entries.map((_, i) => i));
+  for (let i = 1; i < JOURNAL.entries.length; i++) expect(JOURNAL.entries[i]!.when, JOURNAL.entries[i]!.tag).toBeGreaterThan(JOURNAL.entries[i - 1]!.when);
+  const last = readFileSync(`${MIGRATIONS_FOLDER}/${JOURNAL.entries.at(-1)!.tag}.sql`, 'utf8');
+  expect(last).toContain("EXECUTE format('ALTER FUNCTION %s SET search_path = audit_chain, pg_temp', r.fn)");
+  expect(last).toContain("EXECUTE format('GRANT USAGE ON SCHEMA audit_chain TO %I', r.role_name)");
+});
+
+test('a database migrated by the last release gets every later migration, and every function its search_path', async () => {
+  const cut = JOURNAL.entries.findIndex((entry) => entry.tag === LAST_RELEASED);
+  expect(cut).toBeGreaterThan(0);
+  const earlier = mkdtempSync(join(tmpdir(), 'audit-chain-release-'));
+  try {
+    mkdirSync(join(earlier, 'meta'));
+    const released = JOURNAL.entries.slice(0, cut + 1);
+    writeFileSync(join(earlier, 'meta', '_journal.json'), JSON.stringify({ ...JOURNAL, entries: released }));
+    for (const entry of released) copyFileSync(`${MIGRATIONS_FOLDER}/${entry.tag}.sql`, join(earlier, `${entry.tag}.sql`));
+    const url = await emptyDatabase();
+    expect((await migrate(url, {}, { migrationsFolder: earlier })).applied).toEqual(released.map((entry) => entry.tag));
+    const upgrade = await migrate(url);
+    expect(upgrade.applied).toEqual(JOURNAL.entries.slice(cut + 1).map((entry) => entry.tag));
+    expect(await recordedMigrations(url)).toBe(JOURNAL.entries.length);
+    const missing = await query<{ fn: string }>(
+      url,
+      `select p.oid::regprocedure::text as fn from pg_proc p
+        where p.pronamespace = 'audit_chain'::regnamespace and not coalesce('search_path=audit_chain, pg_temp' = any (p.proconfig), false)
+          and p.prokind = 'f' and p.oid not in (select objid from pg_depend where deptype = 'e')`,
+    );
+    expect(missing).toEqual([]);
+  } finally {
+    rmSync(earlier, { recursive: true, force: true });
+  }
 });

@@ -33,7 +33,9 @@ export interface MigrateResult {
  * find nothing left to do. Role names are read by the roles migration the first
  * time it runs (0003_roles.sql).
  */
-export async function migrate(databaseUrl: string, roles: RoleNames = {}): Promise<MigrateResult> {
+export async function migrate(databaseUrl: string, roles: RoleNames = {}, options: { migrationsFolder?: string } = {}): Promise<MigrateResult> {
+  // Another folder only in tests: an earlier release's journal, to check an upgrade from it.
+  const folder = options.migrationsFolder ?? MIGRATIONS_FOLDER;
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'audit-chain migrate', connectionTimeoutMillis: 10_000 });
   client.on('error', () => {});
   await client.connect();
@@ -52,9 +54,9 @@ export async function migrate(databaseUrl: string, roles: RoleNames = {}): Promi
     const before = await appliedCount(client);
     // Loaded here, not at module load: see index.ts.
     const { drizzle } = await import('drizzle-orm/node-postgres');
-    await drizzleMigrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER, migrationsSchema: CHAIN_SCHEMA, migrationsTable: JOURNAL_TABLE });
+    await drizzleMigrate(drizzle(client), { migrationsFolder: folder, migrationsSchema: CHAIN_SCHEMA, migrationsTable: JOURNAL_TABLE });
     const after = await appliedCount(client);
-    return { applied: journalTags().slice(before, after) };
+    return { applied: journalTags(folder).slice(before, after) };
   } finally {
     await client.query('select pg_advisory_unlock_all()').catch(() => {});
     await client.end();
@@ -109,8 +111,8 @@ async function moveJournalIntoChainSchema(client: pg.Client): Promise<void> {
   }
 }
 
-function journalTags(): string[] {
-  const journal = JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as {
+function journalTags(folder: string): string[] {
+  const journal = JSON.parse(readFileSync(`${folder}/meta/_journal.json`, 'utf8')) as {
     entries: { tag: string }[];
   };
   return journal.entries.map((entry) => entry.tag);
