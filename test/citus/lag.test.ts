@@ -109,8 +109,8 @@ describe('lag per chain on Citus', () => {
         const metrics = await app.inject({ method: 'GET', url: '/metrics', headers: ADMIN });
         expect(metrics.statusCode, metrics.body).toBe(200);
         for (const [org, rows] of committed) {
-          expect(metrics.body).toContain(`audit_chain_pending_rows{org_id="${org}"} ${rows}`);
-          expect(metrics.body).toContain(`audit_chain_held_rows{org_id="${org}"} ${rows}`);
+          expect(metrics.body).toContain(`audit_chain_pending_rows{table="audit_chain.audit_logs",org_id="${org}"} ${rows}`);
+          expect(metrics.body).toContain(`audit_chain_held_rows{table="audit_chain.audit_logs",org_id="${org}"} ${rows}`);
         }
       } finally {
         await app.close();

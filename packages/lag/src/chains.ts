@@ -5,11 +5,13 @@ import {
   readBrokenChains,
   readChain,
   readChainPage,
+  readFirstPendingOfChain,
   readFirstRowOfChain,
   readHaltedChains,
   readPlainChainKeys,
   type ChainFiguresRow,
   type ChainInputs,
+  type ProbeMode,
 } from './chain-queries.ts';
 import { heldArrays, heldArraysOf, type HeldRows } from './held-rows.ts';
 import type { Queryable } from './snapshot.ts';
@@ -26,7 +28,14 @@ export interface OwnTable {
  * audit_logs' chains after `cursor`, worst first: `limit` + 1 of them, so the
  * merge with other tables' chains knows whether another page exists without a count.
  */
-export async function readChainsPage(db: Queryable, limit: number, held: HeldRows, own: OwnTable, cursor?: OverviewCursor): Promise<SortedChain[]> {
+export async function readChainsPage(
+  db: Queryable,
+  limit: number,
+  held: HeldRows,
+  own: OwnTable,
+  cursor?: OverviewCursor,
+  probes: ProbeMode = 'lateral',
+): Promise<SortedChain[]> {
   // The candidates: every chain whose place the discovery index does not know
   // (halted, broken, with held rows: few), and the first `limit` + 1 others in
   // that index's order. Any chain left out comes after all of those.
@@ -51,13 +60,17 @@ export async function readChainsPage(db: Queryable, limit: number, held: HeldRow
     .slice(0, limit + 1)
     .map((key) => key.key);
   // Without a range read (nothing above the discovered position), no chain has held rows.
-  const exclude = held.range ? [...attention] : [...new Set([...attention, ...heldKeys])];
-  const plain = (await db.query<{ chain_key: string }>(readPlainChainKeys(limit + 1, exclude, cursor, own.id, held.range))).rows.map(
+  // With probes 'separate' (Citus) the held chains are left out by key: an
+  // EXISTS probe of audit_logs from discovery's rows cannot be planned there.
+  const probeHeld = held.range && probes === 'lateral';
+  const exclude = probeHeld ? [...attention] : [...new Set([...attention, ...heldKeys])];
+  const plain = (await db.query<{ chain_key: string }>(readPlainChainKeys(limit + 1, exclude, cursor, own.id, probeHeld ? held.range : undefined))).rows.map(
     (row) => row.chain_key,
   );
   const only = new Set([...attention, ...heldSorted, ...plain]);
   const candidates: ChainInputs = { held: heldArraysOf(held, only), broken, only: [...only] };
-  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, candidates, cursor, own.id))).rows;
+  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, candidates, cursor, own.id, probes))).rows;
+  if (probes === 'separate') await probeOldest(db, rows);
   return rows.map((row) => ({
     lag: toChainLag(row, own.name),
     sort: { attention: row.attention ? 1 : 0, pending: BigInt(row.pending), sinceMicros: BigInt(row.since_us), tableId: own.id, key: row.chain_key },
@@ -70,8 +83,9 @@ async function chainInputs(db: Queryable, held: HeldRows, only?: string): Promis
 }
 
 /** One chain's figures, or undefined when the chain has no row at all. */
-export async function readOneChain(db: Queryable, orgId: string | null, held: HeldRows, own: OwnTable): Promise<ChainLag | undefined> {
-  const row = (await db.query<ChainFiguresRow>(readChain(orgId, await chainInputs(db, held, orgId ?? NIL_UUID_TEXT)))).rows[0];
+export async function readOneChain(db: Queryable, orgId: string | null, held: HeldRows, own: OwnTable, probes: ProbeMode = 'lateral'): Promise<ChainLag | undefined> {
+  const row = (await db.query<ChainFiguresRow>(readChain(orgId, await chainInputs(db, held, orgId ?? NIL_UUID_TEXT), probes))).rows[0];
+  if (row && probes === 'separate') await probeOldest(db, [row]);
   if (row) return toChainLag(row, own.name);
   // Not discovered yet (new, or its rows wait behind the horizon): every row is pending.
   const first = (await db.query<{ chain_seq: string; recorded_at: string; age: number }>(readFirstRowOfChain(orgId))).rows[0];
@@ -94,6 +108,21 @@ export async function readOneChain(db: Queryable, orgId: string | null, held: He
     last_checkpoint: null,
     last_verification: null,
   };
+}
+
+/**
+ * ProbeMode 'separate': each chain's first row above its watermark, one query
+ * per chain (a single-shard index probe on Citus), in the reading's transaction.
+ */
+async function probeOldest(db: Queryable, rows: ChainFiguresRow[]): Promise<void> {
+  for (const row of rows) {
+    if (row.pending === '0') continue;
+    const first = (await db.query<{ chain_seq: string; recorded_at: string; age: number }>(readFirstPendingOfChain(row.org_id, row.watermark_seq))).rows[0];
+    if (!first) continue;
+    row.oldest_seq = first.chain_seq;
+    row.oldest_at = first.recorded_at;
+    row.oldest_age = first.age;
+  }
 }
 
 function toChainLag(row: ChainFiguresRow, table: string): ChainLag {

@@ -74,7 +74,11 @@ export async function readHeldRows(db: Queryable, headSeq: bigint, discoveredSeq
   );
   const chains = raw.map((row) => ({ ...row, rows: Number(row.rows) }));
   const rows = chains.reduce((sum, chain) => sum + chain.rows, 0);
-  const first = chains.reduce<HeldChain | undefined>((a, b) => (a === undefined || b.first_age > a.first_age ? b : a), undefined);
+  // By recorded_at (fixed-width UTC text), not by age: on Citus each worker computes ages from its own now().
+  const first = chains.reduce<HeldChain | undefined>(
+    (a, b) => (a === undefined || b.first_recorded_at < a.first_recorded_at || (b.first_recorded_at === a.first_recorded_at && BigInt(b.first_seq) < BigInt(a.first_seq)) ? b : a),
+    undefined,
+  );
   return { chains, rows, unattributed: Number(headSeq - discoveredSeq) - rows, first, range: { after: discoveredSeq, upTo } };
 }
 

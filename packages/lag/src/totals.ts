@@ -4,7 +4,15 @@
 // and throughput. Each table's own figures (TableLag) sum to these.
 import type { Queryable } from './snapshot.ts';
 import type { SealedSample } from './options.ts';
-import { readChainTotals, readOldestPendingOfChains, type ChainTotalsRow, type OldestPendingRow } from './chain-queries.ts';
+import {
+  readChainTotals,
+  readFirstPendingOfChain,
+  readOldestPendingOfChains,
+  readPendingCandidates,
+  type ChainTotalsRow,
+  type OldestPendingRow,
+  type ProbeMode,
+} from './chain-queries.ts';
 import type { HeldRows } from './held-rows.ts';
 import { isOlder, type AttachedTableReading } from './attached-lag.ts';
 import type { OwnTable } from './chains.ts';
@@ -13,6 +21,8 @@ import type { HorizonLag, LagTotals, OldestPending, TableLag, Throughput } from 
 
 export interface TotalsOptions {
   oldestProbeChains: number;
+  /** How audit_logs is probed per chain (chain-queries.ts ProbeMode); 'lateral' when absent. */
+  probes?: ProbeMode;
   aboveDiscoveredWindow: bigint;
   previous?: SealedSample | ((generatedAt: string) => SealedSample | undefined) | undefined;
 }
@@ -104,7 +114,10 @@ async function readOwnTotals(db: Queryable, horizon: HorizonLag, held: HeldRows,
 
   let oldestOfChains: OldestPendingRow | undefined;
   if (pendingDiscovered > 0) {
-    oldestOfChains = (await db.query<OldestPendingRow>(readOldestPendingOfChains(options.oldestProbeChains))).rows[0];
+    oldestOfChains =
+      (options.probes ?? 'lateral') === 'lateral'
+        ? (await db.query<OldestPendingRow>(readOldestPendingOfChains(options.oldestProbeChains))).rows[0]
+        : await probeOldestOfChains(db, options.oldestProbeChains);
   }
   const first = held.first;
   const aboveRow: OldestPendingRow | undefined = first && { org_id: first.org_id, chain_seq: first.first_seq, recorded_at: first.first_recorded_at, age: first.first_age };
@@ -131,10 +144,33 @@ async function readOwnTotals(db: Queryable, horizon: HorizonLag, held: HeldRows,
   };
 }
 
+/** ProbeMode 'separate': the candidates from the chain tables, then one probe of audit_logs each; the oldest row found. */
+async function probeOldestOfChains(db: Queryable, limit: number): Promise<OldestPendingRow | undefined> {
+  const candidates = (await db.query<{ org_id: string | null; watermark_seq: string }>(readPendingCandidates(limit))).rows;
+  let oldest: OldestPendingRow | undefined;
+  for (const candidate of candidates) {
+    const first = (await db.query<{ chain_seq: string; recorded_at: string; age: number }>(readFirstPendingOfChain(candidate.org_id, candidate.watermark_seq))).rows[0];
+    if (!first) continue;
+    const row = { org_id: candidate.org_id, ...first };
+    // As the lateral query's order: recorded_at, then chain_seq.
+    if (!oldest || olderRow(row, oldest)) oldest = row;
+  }
+  return oldest;
+}
+
+/**
+ * Whether `a` was recorded before `b` (then the smaller chain_seq). By
+ * recorded_at, not by age: on Citus each worker computes an age from its own
+ * now(), so ages from different shards do not compare.
+ */
+function olderRow(a: OldestPendingRow, b: OldestPendingRow): boolean {
+  return a.recorded_at < b.recorded_at || (a.recorded_at === b.recorded_at && BigInt(a.chain_seq) < BigInt(b.chain_seq));
+}
+
 function oldestOf(rows: (OldestPendingRow | undefined)[], exact: boolean, table: string): OldestPending | null {
   const found = rows.filter((row): row is OldestPendingRow => row !== undefined);
   if (found.length === 0) return null;
-  const oldest = found.reduce((a, b) => (b.age > a.age ? b : a));
+  const oldest = found.reduce((a, b) => (olderRow(b, a) ? b : a));
   return {
     table,
     chain: chainIdOf(oldest.org_id),

@@ -11,6 +11,8 @@ import { encodeCheckpointCursor } from './cursor.ts';
 import { describeLatency } from './histogram.ts';
 import { readHeldChainStates, readHeldRows, type HeldRows } from './held-rows.ts';
 import { readHorizon } from './horizon.ts';
+import { readProbeMode } from './probe-mode.ts';
+import type { ProbeMode } from './chain-queries.ts';
 import { resolveOptions, type LagOptions } from './options.ts';
 import {
   readChainVerificationStatuses,
@@ -58,6 +60,7 @@ interface Reading extends TotalsReading {
   held: HeldRows;
   own: OwnTable;
   attached: AttachedTableReading[];
+  probes: ProbeMode;
 }
 
 async function readAll(db: Queryable, o: ReturnType<typeof resolveOptions>): Promise<Reading> {
@@ -73,13 +76,14 @@ async function readAll(db: Queryable, o: ReturnType<typeof resolveOptions>): Pro
   const held = counted ? await readHeldChainStates(db, counted) : await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
   const own = await readOwnTable(db);
   const attached = await readAttachedTables(db, horizon.workers_alive);
-  const { totals, tables } = await readTotals(db, generatedAt, horizon, held, o, own, attached);
-  return { generatedAt, horizon, held, own, attached, totals, tables };
+  const probes = await readProbeMode(db);
+  const { totals, tables } = await readTotals(db, generatedAt, horizon, held, { ...o, probes }, own, attached);
+  return { generatedAt, horizon, held, own, attached, totals, tables, probes };
 }
 
 /** The worst chains of every table after `cursor`: audit_logs' page merged with the attached tables' chains. */
 async function readWorstChains(db: Queryable, reading: Reading, limit: number, cursor?: OverviewCursor): Promise<{ chains: ChainLag[]; nextCursor: string | null }> {
-  const own = await readChainsPage(db, limit, reading.held, reading.own, cursor);
+  const own = await readChainsPage(db, limit, reading.held, reading.own, cursor, reading.probes);
   return mergePage([own, ...reading.attached.map((table) => table.chains)], limit, cursor);
 }
 
@@ -110,7 +114,7 @@ export async function getChainLag(pool: pg.Pool, orgId: string | null, options: 
   const o = resolveOptions(options);
   return withSnapshot(pool, async (db) => {
     const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
-    const chain = await readOneChain(db, orgId, await heldRowsOf(db, horizon, o.aboveDiscoveredWindow), await readOwnTable(db));
+    const chain = await readOneChain(db, orgId, await heldRowsOf(db, horizon, o.aboveDiscoveredWindow), await readOwnTable(db), await readProbeMode(db));
     if (!chain) return undefined;
     const checkpoints = await db.query<CheckpointRow>(readCheckpoints(orgId, 5));
     return { generated_at: generatedAt, horizon, chain, recent_checkpoints: checkpoints.rows.map(toCheckpointRecord) };
