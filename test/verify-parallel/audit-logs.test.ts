@@ -95,12 +95,18 @@ async function tamper(client: pg.Client, kind: Tampering, orgId: string | null, 
       await client.query('delete from audit_logs where chain_seq = $1', [seq]);
       break;
     case 'swap':
+      // The two rows trade chain values (as if they traded places). Through a copy:
+      // updating them in place would meet the unique (org_id, prev_checksum) index halfway.
       if (next === undefined) return null;
+      await client.query('create temp table swapped on commit drop as select * from audit_logs where chain_seq in ($1, $2)', [seq, next]);
       await client.query(
-        `update audit_logs a set prev_checksum = b.prev_checksum, checksum = b.checksum, checksum_version = b.checksum_version, pii_digest = b.pii_digest, pii_salt = b.pii_salt
-           from audit_logs b where (a.chain_seq, b.chain_seq) in (($1::bigint, $2::bigint), ($2::bigint, $1::bigint))`,
+        `update swapped s set prev_checksum = o.prev_checksum, checksum = o.checksum, checksum_version = o.checksum_version, pii_digest = o.pii_digest, pii_salt = o.pii_salt
+           from audit_logs o where o.chain_seq in ($1, $2) and o.chain_seq <> s.chain_seq`,
         [seq, next],
       );
+      await client.query('delete from audit_logs where chain_seq in ($1, $2)', [seq, next]);
+      await client.query('insert into audit_logs overriding system value select * from swapped');
+      await client.query('drop table swapped');
       break;
     case 'move':
       await client.query('update audit_logs set org_id = $2::uuid where chain_seq = $1', [seq, otherOrg]);

@@ -78,7 +78,7 @@ Exit status: 0 no breaks, 1 breaks found (listed), 2 could not run.`,
       try {
         report = await verify(context, options);
         // Attached tables' chains (format v2), unless one audit_logs chain was asked for.
-        if (options.org === undefined) attached = await verifyAttached(context);
+        if (options.org === undefined) attached = await verifyAttached(context, options.jobs);
       } catch (error) {
         throw new ExitCodeError(2, error);
       }
@@ -90,10 +90,10 @@ Exit status: 0 no breaks, 1 breaks found (listed), 2 could not run.`,
     });
 };
 
-async function verifyAttached(context: CliContext): Promise<AttachedVerifyReport> {
+async function verifyAttached(context: CliContext, threads: number): Promise<AttachedVerifyReport> {
   const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain verify', max: 2 });
   try {
-    return await verifyAttachedTables(pool);
+    return await verifyAttachedTables(pool, { threads });
   } finally {
     await pool.end();
   }
