@@ -93,6 +93,9 @@ export class ParallelChainVerifier {
       minThreads: threads,
       maxThreads: threads,
       teardown: 'closeConnections',
+      // A thread holds one FETCH page and one segment's packed rows (a few MB); without
+      // a cap each thread's heap grows with its garbage to hundreds of MB before V8 collects.
+      resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
     });
   }
 
