@@ -14,6 +14,7 @@ import { sealOnce } from '@audit-chain/sealing';
 import { createScratchDatabase } from './scratch-database.ts';
 import type { BenchOptions, BenchSection, SectionReport, TargetCheck } from './section.ts';
 import { measureVerifyFloor, type FloorResult } from './verify-floor.ts';
+import { WORKER_ENV } from './worker-env.ts';
 
 const CLI = fileURLToPath(new URL('../../apps/cli/bin/audit-chain.ts', import.meta.url));
 const ORGS = 100;
@@ -52,7 +53,8 @@ function peakRssMiB(pid: number | undefined): number {
 async function runVerify(url: string, jobs: number): Promise<VerifyRun> {
   const started = performance.now();
   const child = spawn(process.execPath, [CLI, 'verify', '--all', '--json', '--no-record', '--jobs', String(jobs)], {
-    env: { ...process.env, DATABASE_URL: url },
+    // The deployment's heap settings (docker/Dockerfile.worker), where verify runs in the worker's image.
+    env: { ...process.env, DATABASE_URL: url, NODE_OPTIONS: WORKER_ENV.NODE_OPTIONS },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   let stdout = '';
@@ -143,7 +145,7 @@ export const verifyThroughputSection: BenchSection = {
       `- Command: \`${options.command}\`; date ${new Date().toISOString()}; ${threads} cores (\`os.availableParallelism()\`)`,
       `- Table: ${ORGS} organizations, one holding half of the rows, sealed (format v2) by \`sealOnce\`, then \`vacuum analyze\`; grown from ${fmt(small.rows)} to ${fmt(full.rows)} rows between the two measurements.`,
       '- Floor: `COPY (select * from audit_logs order by org_id, chain_seq) TO STDOUT` read in Node with two SHA-256 per row (test/bench/verify-floor.ts), one process.',
-      `- Verify: \`audit-chain verify --all --json --no-record --jobs N\` (N = ${threads}: worker threads; N = 1: one thread), timed from spawn to exit; peak RSS is the process's VmHWM (worker threads included). "Same report": the two runs printed identical JSON.`,
+      `- Verify: \`audit-chain verify --all --json --no-record --jobs N\` (N = ${threads}: worker threads; N = 1: one thread), with the deployment's \`NODE_OPTIONS=${WORKER_ENV.NODE_OPTIONS}\` (docker/Dockerfile.worker), timed from spawn to exit; peak RSS is the process's VmHWM (worker threads included). "Same report": the two runs printed identical JSON.`,
       '',
       `| rows | floor | verify --jobs ${threads} | rows/s | x floor | peak RSS | verify --jobs 1 | rows/s | peak RSS | same report | load average (1, 5, 15 min) |`,
       '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
