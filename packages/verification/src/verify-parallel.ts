@@ -25,11 +25,11 @@ export interface ParallelVerifyOptions {
   databaseUrl: string;
   /** Worker threads (default: the machine's available parallelism). */
   threads?: number;
-  /** Rows per segment (default 10,000). */
+  /** Rows per segment (default 5,000). */
   segmentRows?: number;
   /** Segments read ahead of the one being checked (default: twice the threads). */
   window?: number;
-  /** Rows per FETCH in a worker (default 2,000). */
+  /** Rows per FETCH in a worker (default 1,000). */
   fetchSize?: number;
   /**
    * Below this many sealed rows in the chains' states the run stays sequential:
@@ -85,9 +85,9 @@ export class ParallelChainVerifier {
     this.optionsFor = optionsFor;
     this.databaseUrl = options.databaseUrl;
     const threads = options.threads ?? defaultThreads();
-    this.segmentRows = options.segmentRows ?? 10_000;
+    this.segmentRows = options.segmentRows ?? 5_000;
     this.window = options.window ?? threads * 2;
-    this.fetchSize = options.fetchSize ?? 2_000;
+    this.fetchSize = options.fetchSize ?? 1_000;
     this.pool = new Tinypool({
       filename: new URL('./verify-segment-worker.ts', import.meta.url).href,
       minThreads: threads,
