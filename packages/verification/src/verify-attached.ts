@@ -18,6 +18,7 @@ import {
   type StoredRowV2,
 } from '@audit-chain/chain';
 import type { AttachedRowsTask } from './attached-rows-worker.ts';
+import { PARALLEL_MIN_ROWS } from './verify-parallel.ts';
 import { withTransaction } from '@audit-chain/db';
 import { chainLabel, listChainedTables, qualifiedName, type ChainedTable } from '@audit-chain/sealing';
 
@@ -48,12 +49,15 @@ export interface AttachedVerifyOptions {
   threads?: number;
   /** Rows per FETCH, and per batch handed to a thread (default 2,000). */
   fetchSize?: number;
+  /** Below this many rows (the tables' planner estimates) the threads are not started (default PARALLEL_MIN_ROWS; 0: always). */
+  minRows?: number;
 }
 
 export async function verifyAttachedTables(pool: pg.Pool, options: AttachedVerifyOptions = {}): Promise<AttachedVerifyReport> {
   const report: AttachedVerifyReport = { ok: true, chains: [], breaks: [] };
   const tables = (await listChainedTables(pool)).filter((table) => !options.table || options.table === `${table.schema}.${table.table}` || options.table === table.table);
-  const checker = tables.length > 0 && (options.threads ?? 1) > 1 ? threadChecker(options.threads!) : INLINE_CHECKER;
+  const threaded = (options.threads ?? 1) > 1 && tables.length > 0 && (await estimatedRows(pool, tables)) >= (options.minRows ?? PARALLEL_MIN_ROWS);
+  const checker = threaded ? threadChecker(options.threads!) : INLINE_CHECKER;
   try {
     for (const table of tables) {
       if (table.status === 'drifted') report.breaks.push({ chain: `${table.schema}.${table.table}`, kind: 'drifted', chainSeq: null, message: table.drift ?? 'the table drifted' });
@@ -64,6 +68,15 @@ export async function verifyAttachedTables(pool: pg.Pool, options: AttachedVerif
   }
   report.ok = report.breaks.length === 0;
   return report;
+}
+
+/** The planner's row estimate of the tables (pg_class.reltuples; -1, never analyzed, counts as 0). */
+async function estimatedRows(pool: pg.Pool, tables: readonly ChainedTable[]): Promise<number> {
+  const result = await pool.query<{ rows: number }>(
+    'select coalesce(sum(greatest(c.reltuples, 0)), 0)::float8 as rows from pg_class c where c.oid = any($1::regclass[])',
+    [tables.map(qualifiedName)],
+  );
+  return result.rows[0]!.rows;
 }
 
 type AttachedRow = Record<string, unknown> & { seq: string; chain_key: string | null; prev: string | null; checksum: string | null; digest: string | null; salt: string | null };
