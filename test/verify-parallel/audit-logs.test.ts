@@ -1,6 +1,6 @@
 // Parallel verification must report exactly what the sequential verifier
 // reports (issue 14): generated chains (format v1 and v2 rows, pending rows,
-// signed checkpoints) with generated tampering (content, personal field, link,
+// signed checkpoints, redacted rows) with generated tampering (content, personal field, link,
 // deleted row, swapped rows, a row moved to another chain, an unsealed row, an
 // unknown checksum_version), verified sequentially and on worker threads with
 // segment seams generated too, including a seam right at a tampered row; the
@@ -26,6 +26,8 @@ interface Scenario {
   formats: [1 | 2, 1 | 2];
   checkpoints: boolean;
   tampering: { kind: Tampering; chain: number; at: number }[];
+  /** Rows whose personal fields are erased (audit_chain_redact) before any tampering. */
+  redactions: { chain: number; at: number }[];
   segmentRows: number;
   /** Put a seam right before the first tampered row instead. */
   seamOnBreak: boolean;
@@ -38,6 +40,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   formats: fc.tuple(fc.constantFrom<1 | 2>(1, 2), fc.constantFrom<1 | 2>(1, 2)),
   checkpoints: fc.boolean(),
   tampering: fc.array(fc.record({ kind: fc.constantFrom(...TAMPERINGS), chain: fc.nat(), at: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }) }), { maxLength: 4 }),
+  redactions: fc.array(fc.record({ chain: fc.nat(), at: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }) }), { maxLength: 2 }),
   segmentRows: fc.integer({ min: 1, max: 12 }),
   seamOnBreak: fc.boolean(),
   window: fc.integer({ min: 1, max: 4 }),
@@ -136,6 +139,26 @@ describe('parallel verification gives the sequential report', () => {
           await seal(pool, scenario.formats[1]);
           for (const [index, orgId] of orgs.entries()) if (plan[index]!.pending > 0) await insertRows(pool, orgId, plan[index]!.pending);
 
+          // Erasure is not tampering: redacted rows verify (and are counted) in both modes.
+          let erased = 0;
+          for (const erase of scenario.redactions) {
+            const orgId = orgs[erase.chain % orgs.length]!;
+            const rows = await pool.query<{ id: string }>(
+              orgId === null ? 'select id::text from audit_logs where org_id is null and checksum is not null order by chain_seq' : 'select id::text from audit_logs where org_id = $1 and checksum is not null order by chain_seq',
+              orgId === null ? [] : [orgId],
+            );
+            const row = rows.rows[Math.floor(erase.at * rows.rows.length)];
+            // AC011: a row already redacted (picked twice) is refused, nothing else may fail.
+            if (row) {
+              await pool
+                .query(`select * from audit_chain_redact($1::uuid, array['actor_email', 'ip_address', 'user_agent'], 'parallel verify test')`, [row.id])
+                .then(() => (erased += 1))
+                .catch((error: { code?: string }) => {
+                  if (error.code !== 'AC011') throw error;
+                });
+            }
+          }
+
           let firstHit: { orgId: string | null; seq: string } | null = null;
           let hits = 0;
           await asAttacker(url, async (client) => {
@@ -182,6 +205,7 @@ describe('parallel verification gives the sequential report', () => {
           expect(describeReport(parallel)).toEqual(describeReport(sequential));
           // The scenario really was checked: tampering that hit a sealed row shows.
           if (hits === 0) expect(sequential.breakCount).toBe(0);
+          if (scenario.tampering.length === 0) expect(sequential.totals.redacted).toBe(erased);
         }),
       ),
       { numRuns: Number(process.env.PARALLEL_VERIFY_RUNS ?? 15) },

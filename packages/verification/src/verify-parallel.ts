@@ -129,12 +129,13 @@ export class ParallelChainVerifier {
   /** Ends the snapshot and the worker threads (their connections first). */
   async close(): Promise<void> {
     for (const chain of this.planned) for (const read of chain.reads) read.catch(() => {});
+    let broken = false;
     try {
       await this.client.query('commit');
     } catch {
-      // the connection is gone: nothing to end
+      broken = true; // the connection is gone: the pool must not hand it out again
     }
-    this.client.release();
+    this.client.release(broken);
     await this.pool.destroy();
   }
 
@@ -142,7 +143,9 @@ export class ParallelChainVerifier {
     for (;;) {
       if (chain.reads.length === 0) {
         if (chain.nextAfter === null) return;
+        // Every read in flight is this chain's (earlier chains were consumed), so fill() starts one.
         await this.fill();
+        if (chain.reads.length === 0) throw new Error('parallel verification: no segment of the current chain could be started');
         continue;
       }
       const packed = await chain.reads.shift()!;
