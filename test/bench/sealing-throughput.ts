@@ -1,9 +1,14 @@
-// Issue 7, parts 2 and 4: one sealing worker (a real `audit-chain worker`
-// process) drains a backlog of 100 organizations, one holding half of the rows;
-// then the command-line verifier checks the drained chains. Two backlog sizes
-// are drained so the worker's peak memory can be compared across them.
+// Issues 7 and 14: a backlog of 100 organizations, one holding half of the rows,
+// drained by one sealing worker (a real `audit-chain worker` process) and,
+// separately, by `audit-chain seal --once`; then the command-line verifier
+// checks the worker's chains. Each drain is set beside its floor, measured in the
+// same run on the same data: one UPDATE writing the same chain values into an
+// identical copy of the table (same columns, defaults, CHECKs, indexes and
+// triggers, loaded with the same rows at the same time). Two backlog sizes are
+// drained so peak memory can be compared across them.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { migrate } from '@audit-chain/db';
@@ -14,15 +19,63 @@ import type { BenchOptions, BenchSection, SectionReport, TargetCheck } from './s
 const CLI = fileURLToPath(new URL('../../apps/cli/bin/audit-chain.ts', import.meta.url));
 const ORGS = 100;
 
+/** The last one is `seal --once` as a user types it: without the deployment's NODE_OPTIONS heap bound. */
+type Sealer = 'worker' | 'seal --once' | 'seal --once, no heap bound';
+
 interface DrainResult {
+  sealer: Sealer;
   rows: number;
+  /** The single UPDATE on the identical copy, in seconds. */
+  floorSeconds: number;
   seconds: number;
   rowsPerSecond: number;
   peakRssMiB: number;
-  verifySeconds: number;
-  verifyRowsPerSecond: number;
-  verifyExit: number | null;
-  verifyPeakRssMiB: number;
+  verifySeconds?: number;
+  verifyRowsPerSecond?: number;
+  verifyExit?: number | null;
+  verifyPeakRssMiB?: number;
+}
+
+/**
+ * The floor's table: audit_logs' definition (LIKE ... INCLUDING ALL gives columns,
+ * defaults, identity, CHECKs and indexes; triggers are copied by their definition)
+ * holding the same rows, still pending.
+ */
+async function createFloorCopy(client: pg.Client): Promise<void> {
+  await client.query('create table audit_logs_floor (like audit_logs including all)');
+  const triggers = await client.query<{ def: string }>(
+    `select pg_get_triggerdef(oid) as def from pg_trigger where tgrelid = 'audit_logs'::regclass and not tgisinternal order by tgname`,
+  );
+  for (const { def } of triggers.rows) {
+    const copied = def.replace(/ ON (audit_chain\.)?audit_logs /, ' ON audit_logs_floor ');
+    if (copied === def) throw new Error(`cannot copy trigger: ${def}`);
+    await client.query(copied);
+  }
+  await client.query('insert into audit_logs_floor overriding system value select * from audit_logs order by chain_seq');
+}
+
+/**
+ * The floor: the chain values the sealer stored, staged in a table of their own,
+ * then written into the copy by one UPDATE (timed alone, after a checkpoint).
+ */
+async function measureFloor(client: pg.Client, rows: number): Promise<number> {
+  await client.query(
+    `create unlogged table audit_logs_floor_links as
+       select chain_seq, prev_checksum, checksum, checksum_version, pii_digest, pii_salt from audit_logs`,
+  );
+  await client.query('analyze audit_logs_floor_links');
+  await client.query('checkpoint');
+  const started = performance.now();
+  const updated = await client.query(
+    `update audit_logs_floor a
+        set prev_checksum = l.prev_checksum, checksum = l.checksum, checksum_version = l.checksum_version,
+            pii_digest = l.pii_digest, pii_salt = l.pii_salt
+       from audit_logs_floor_links l
+      where a.chain_seq = l.chain_seq`,
+  );
+  const seconds = (performance.now() - started) / 1000;
+  if (updated.rowCount !== rows) throw new Error(`the floor UPDATE wrote ${updated.rowCount} rows, want ${rows}`);
+  return seconds;
 }
 
 /** Inserts `rows` pending rows: org 0 gets half, the other 99 share the rest. */
@@ -57,50 +110,79 @@ async function sealedTotal(client: pg.Client): Promise<number> {
   return Number(result.rows[0]?.n ?? 0);
 }
 
-async function drain(options: BenchOptions, rows: number): Promise<DrainResult> {
+async function drain(options: BenchOptions, rows: number, sealer: Sealer): Promise<DrainResult> {
   const scratch = await createScratchDatabase(options.serverUrl, 'sealing');
   options.onCleanup(() => scratch.drop());
   await migrate(scratch.url);
   const client = new pg.Client({ connectionString: scratch.url, application_name: 'audit-chain bench' });
   await client.connect();
   try {
-    options.log(`loading a backlog of ${rows.toLocaleString('en-US')} rows (${ORGS} organizations, one holding half)`);
+    options.log(`loading a backlog of ${rows.toLocaleString('en-US')} rows (${ORGS} organizations, one holding half) and its identical copy`);
     await loadBacklog(client, rows);
+    await createFloorCopy(client);
+    await client.query('analyze audit_logs_floor');
     await client.query('checkpoint');
 
-    const worker = spawn(process.execPath, [CLI, 'worker'], {
-      env: { ...process.env, DATABASE_URL: scratch.url, ...WORKER_ENV },
+    const args = sealer === 'worker' ? [CLI, 'worker'] : [CLI, 'seal', '--once', '--wait-ms', '1000'];
+    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: scratch.url, ...WORKER_ENV };
+    if (sealer === 'seal --once, no heap bound') delete env.NODE_OPTIONS;
+    const child = spawn(process.execPath, args, {
+      env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
-    worker.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const started = performance.now();
     let peak = 0;
-    const deadline = Date.now() + 15 * 60_000;
-    while ((await sealedTotal(client)) < rows) {
-      if (worker.exitCode !== null) throw new Error(`the worker exited with ${worker.exitCode}: ${stderr.slice(-2000)}`);
-      if (Date.now() > deadline) throw new Error('the backlog did not drain in 15 minutes');
-      peak = Math.max(peak, peakRssMiB(worker.pid));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const seconds = (performance.now() - started) / 1000;
-    peak = Math.max(peak, peakRssMiB(worker.pid));
-    worker.kill('SIGTERM');
-    await new Promise((resolve) => worker.once('exit', resolve));
-    options.log(`drained ${rows.toLocaleString('en-US')} rows in ${seconds.toFixed(1)} s (worker peak RSS ${peak.toFixed(0)} MiB)`);
-
-    const verify = await runVerify(scratch.url);
-    options.log(`verified in ${verify.seconds.toFixed(1)} s (exit ${verify.exit}, peak RSS ${verify.peakRssMiB.toFixed(0)} MiB)`);
-    return {
-      rows,
-      seconds,
-      rowsPerSecond: rows / seconds,
-      peakRssMiB: peak,
-      verifySeconds: verify.seconds,
-      verifyRowsPerSecond: rows / verify.seconds,
-      verifyExit: verify.exit,
-      verifyPeakRssMiB: verify.peakRssMiB,
+    const sample = () => {
+      try {
+        const value = peakRssMiB(child.pid);
+        if (Number.isFinite(value)) peak = Math.max(peak, value);
+      } catch {
+        // exited between two samples
+      }
     };
+    const sampler = setInterval(sample, 50);
+    let seconds: number;
+    try {
+      if (sealer === 'worker') {
+        const deadline = Date.now() + 15 * 60_000;
+        while ((await sealedTotal(client)) < rows) {
+          if (child.exitCode !== null) throw new Error(`the worker exited with ${child.exitCode}: ${stderr.slice(-2000)}`);
+          if (Date.now() > deadline) throw new Error('the backlog did not drain in 15 minutes');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        seconds = (performance.now() - started) / 1000;
+        sample();
+        child.kill('SIGTERM');
+        await exited;
+      } else {
+        const code = await exited;
+        seconds = (performance.now() - started) / 1000;
+        if (code !== 0) throw new Error(`seal --once exited with ${code}: ${stderr.slice(-2000)}`);
+        const sealed = await sealedTotal(client);
+        if (sealed !== rows) throw new Error(`seal --once sealed ${sealed} rows, want ${rows}`);
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    options.log(`${sealer}: drained ${rows.toLocaleString('en-US')} rows in ${seconds.toFixed(1)} s (peak RSS ${peak.toFixed(0)} MiB)`);
+
+    const floorSeconds = await measureFloor(client, rows);
+    options.log(`floor: one UPDATE of the identical copy in ${floorSeconds.toFixed(1)} s (${(seconds / floorSeconds).toFixed(2)} x)`);
+    const result: DrainResult = { sealer, rows, floorSeconds, seconds, rowsPerSecond: rows / seconds, peakRssMiB: peak };
+    if (sealer === 'worker') {
+      const verify = await runVerify(scratch.url);
+      options.log(`verified in ${verify.seconds.toFixed(1)} s (exit ${verify.exit}, peak RSS ${verify.peakRssMiB.toFixed(0)} MiB)`);
+      Object.assign(result, {
+        verifySeconds: verify.seconds,
+        verifyRowsPerSecond: rows / verify.seconds,
+        verifyExit: verify.exit,
+        verifyPeakRssMiB: verify.peakRssMiB,
+      });
+    }
+    return result;
   } finally {
     await client.end();
     await scratch.drop();
@@ -130,41 +212,67 @@ async function runVerify(url: string): Promise<{ seconds: number; exit: number |
 
 const fmt = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+const ratio = (r: DrainResult) => r.seconds / r.floorSeconds;
+
 export const sealingThroughputSection: BenchSection = {
   id: 'sealing',
   title: 'Sealing and verification throughput',
   async run(options: BenchOptions): Promise<SectionReport> {
     const sizes = options.quick ? [50_000, 200_000] : [200_000, 1_000_000];
+    const load = (await readFile('/proc/loadavg', 'utf8').catch(() => '')).split(' ').slice(0, 3).join(' ');
     const results: DrainResult[] = [];
-    for (const size of sizes) results.push(await drain(options, size));
-    const full = results[results.length - 1]!;
-    const small = results[0]!;
+    for (const sealer of ['worker', 'seal --once'] as const) {
+      for (const size of sizes) results.push(await drain(options, size, sealer));
+    }
+    results.push(await drain(options, sizes[sizes.length - 1]!, 'seal --once, no heap bound'));
+    const loadAfter = (await readFile('/proc/loadavg', 'utf8').catch(() => '')).split(' ').slice(0, 3).join(' ');
+    const of = (sealer: Sealer) => results.filter((r) => r.sealer === sealer);
+    const [small, full] = of('worker') as [DrainResult, DrainResult];
+    const [onceSmall, onceFull] = of('seal --once') as [DrainResult, DrainResult];
+    const [unbounded] = of('seal --once, no heap bound') as [DrainResult];
     const targets: TargetCheck[] = [
-      { name: `sealing >= 20,000 rows/s (${fmt(full.rows)} backlog)`, met: full.rowsPerSecond >= 20_000, measured: `${fmt(full.rowsPerSecond)} rows/s` },
-      { name: `backlog of ${fmt(full.rows)} drained in < 60 s`, met: full.seconds < 60, measured: `${fmt(full.seconds, 1)} s` },
-      { name: 'worker peak memory < 256 MB', met: Math.max(...results.map((r) => r.peakRssMiB)) < 256, measured: `${fmt(Math.max(...results.map((r) => r.peakRssMiB)))} MiB` },
+      { name: `worker sealing >= 30,000 rows/s (${fmt(full.rows)} backlog)`, met: full.rowsPerSecond >= 30_000, measured: `${fmt(full.rowsPerSecond)} rows/s` },
+      { name: `worker drains ${fmt(full.rows)} rows in < 35 s`, met: full.seconds < 35, measured: `${fmt(full.seconds, 1)} s` },
+      { name: `worker within 1.3 x its floor (${fmt(full.rows)} rows)`, met: ratio(full) <= 1.3, measured: `${fmt(ratio(full), 2)} x (${fmt(full.seconds, 1)} s against ${fmt(full.floorSeconds, 1)} s)` },
+      { name: `seal --once within 1.3 x its floor (${fmt(onceFull.rows)} rows)`, met: ratio(onceFull) <= 1.3, measured: `${fmt(ratio(onceFull), 2)} x (${fmt(onceFull.seconds, 1)} s against ${fmt(onceFull.floorSeconds, 1)} s)` },
+      { name: 'worker peak memory < 256 MB', met: Math.max(small.peakRssMiB, full.peakRssMiB) < 256, measured: `${fmt(Math.max(small.peakRssMiB, full.peakRssMiB))} MiB` },
+      { name: 'seal --once peak memory < 256 MB', met: Math.max(onceSmall.peakRssMiB, onceFull.peakRssMiB) < 256, measured: `${fmt(Math.max(onceSmall.peakRssMiB, onceFull.peakRssMiB))} MiB` },
       {
         name: 'worker memory independent of the backlog',
         met: full.peakRssMiB < small.peakRssMiB * 1.5,
         measured: `${fmt(small.peakRssMiB)} MiB at ${fmt(small.rows)} rows, ${fmt(full.peakRssMiB)} MiB at ${fmt(full.rows)}`,
       },
-      { name: `verifier >= 100,000 rows/s (${fmt(full.rows)} rows)`, met: full.verifyExit === 0 && full.verifyRowsPerSecond >= 100_000, measured: `${fmt(full.verifyRowsPerSecond)} rows/s (exit ${full.verifyExit})` },
+      { name: 'seal --once without a heap bound: peak memory < 256 MB', met: unbounded.peakRssMiB < 256, measured: `${fmt(unbounded.peakRssMiB)} MiB at ${fmt(unbounded.rows)} rows` },
+      {
+        name: 'seal --once memory independent of the backlog',
+        met: onceFull.peakRssMiB < onceSmall.peakRssMiB * 1.5,
+        measured: `${fmt(onceSmall.peakRssMiB)} MiB at ${fmt(onceSmall.rows)} rows, ${fmt(onceFull.peakRssMiB)} MiB at ${fmt(onceFull.rows)}`,
+      },
+      {
+        name: `verifier >= 100,000 rows/s (${fmt(full.rows)} rows)`,
+        met: full.verifyExit === 0 && (full.verifyRowsPerSecond ?? 0) >= 100_000,
+        measured: `${fmt(full.verifyRowsPerSecond ?? 0)} rows/s (exit ${full.verifyExit})`,
+      },
     ];
     const lines = [
       '## Sealing and verification throughput',
       '',
-      `- Command: \`${options.command}\`; date ${new Date().toISOString()}`,
-      `- Backlog: ${ORGS} organizations, one holding half of the rows, loaded before the worker starts; one \`audit-chain worker\` process (${workerSettings()}) drains it; drain time runs from the worker's spawn to the moment the chain states count every row sealed. Peak memory is the worker's VmHWM (peak resident set).`,
-      '- Verification: `audit-chain verify --all --json --no-record` over the drained chains (every row recomputed), timed from spawn to exit.',
+      `- Command: \`${options.command}\`; date ${new Date().toISOString()}; load average (1, 5, 15 min) ${load} before, ${loadAfter} after`,
+      `- Backlog: ${ORGS} organizations, one holding half of the rows, loaded before the sealer starts. Drained by one \`audit-chain worker\` process, and (on a fresh load) by \`audit-chain seal --once --wait-ms 1000\`, both with ${workerSettings()}; the last row is \`seal --once\` without that NODE_OPTIONS (V8's default heap limit for this machine's memory). The worker's drain time runs from its spawn to the moment the chain states count every row sealed; seal --once's from spawn to exit. Peak memory is the process's VmHWM (peak resident set).`,
+      '- Floor, measured in the same run on the same data: the backlog is also loaded into an identical copy of `audit_logs` (columns, defaults, identity, CHECKs, indexes and triggers), at the same time; after the drain the chain values the sealer stored are staged in a table of their own, and one `UPDATE audit_logs_floor ... FROM` that table writes them into the copy (timed alone, after a checkpoint). Ratio = drain time / floor time.',
+      '- Verification: `audit-chain verify --all --json --no-record` over the worker\'s drained chains (every row recomputed), timed from spawn to exit.',
       '',
-      '| backlog rows | drain time | sealing rows/s | worker peak RSS | verify time | verify rows/s | verifier peak RSS | verify exit |',
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| sealer | backlog rows | drain time | sealing rows/s | floor (one UPDATE) | ratio to floor | peak RSS | verify time | verify rows/s | verifier peak RSS | verify exit |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...results.map(
         (r) =>
-          `| ${fmt(r.rows)} | ${fmt(r.seconds, 1)} s | ${fmt(r.rowsPerSecond)} | ${fmt(r.peakRssMiB)} MiB | ${fmt(r.verifySeconds, 1)} s | ${fmt(r.verifyRowsPerSecond)} | ${fmt(r.verifyPeakRssMiB)} MiB | ${r.verifyExit} |`,
+          `| ${r.sealer} | ${fmt(r.rows)} | ${fmt(r.seconds, 1)} s | ${fmt(r.rowsPerSecond)} | ${fmt(r.floorSeconds, 1)} s (${fmt(r.rows / r.floorSeconds)} rows/s) | ${fmt(ratio(r), 2)} x | ${fmt(r.peakRssMiB)} MiB | ` +
+          (r.verifySeconds === undefined
+            ? '| | | |'
+            : `${fmt(r.verifySeconds, 1)} s | ${fmt(r.verifyRowsPerSecond ?? 0)} | ${fmt(r.verifyPeakRssMiB ?? 0)} MiB | ${r.verifyExit} |`),
       ),
       '',
-      'Targets (issue 7):',
+      'Targets (issues 7 and 14):',
       '',
       ...targets.map((target) => `- ${target.met ? 'PASS' : 'MISS'} ${target.name}: ${target.measured}`),
     ];

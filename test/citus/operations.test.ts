@@ -14,6 +14,7 @@ import { connect } from '../support/database.ts';
 import { checkAllChains } from '../support/chain-check.ts';
 import { newKey, runCli, signHeads, writeKeyring, type JsonReport } from '../tamper/support.ts';
 import { ADMIN, WRITE_TOKEN, adminServer } from '../../apps/api/src/admin/test-support.ts';
+import { isSystemChainRefusal } from '@audit-chain/citus';
 import { createCitusDatabase } from './cluster.ts';
 import { pendingRows, shardOf, workerUrlOf } from './shards.ts';
 
@@ -157,7 +158,7 @@ describe(`audit-chain on Citus (seed ${SEED})`, () => {
     expect(await pendingRows(db.pool)).toBe(0);
   });
 
-  test('the API on the coordinator: writes, status and /metrics (totals only) work; the per-chain lag is a 501 with the reason', async () => {
+  test('the API on the coordinator: writes, status, the per-chain lag and /metrics work', async () => {
     const app = adminServer(db.pool);
     try {
       const written = await app.inject({
@@ -174,8 +175,7 @@ describe(`audit-chain on Citus (seed ${SEED})`, () => {
       expect(metrics.body).toMatch(/audit_chain_/);
       for (const url of ['/admin/v1/lag', `/admin/v1/lag/${orgs[4]}`]) {
         const lag = await app.inject({ method: 'GET', url, headers: ADMIN });
-        expect(lag.statusCode, lag.body).toBe(501);
-        expect(lag.json()).toMatchObject({ error: 'not_supported_on_citus', message: expect.stringMatching(/not supported on Citus/) });
+        expect(lag.statusCode, lag.body).toBe(200);
       }
     } finally {
       await app.close();
@@ -217,12 +217,11 @@ describe(`audit-chain on Citus (seed ${SEED})`, () => {
 });
 
 describe('what audit-chain does not offer on Citus', () => {
-  test('retain, redact, adopt, partition and the per-chain lag refuse with one line naming the reason, and change nothing', async () => {
+  test('retain, redact, adopt and partition refuse with one line naming the reason, and change nothing', async () => {
     const before = await db.pool.query<{ n: string }>('select count(*)::text as n from audit_logs');
     const row = await db.pool.query<{ id: string }>('select id::text from audit_logs limit 1');
     const runs = {
       retain: await runCli(['retain', '--older-than', '1d'], cliEnv),
-      lag: await runCli(['lag'], cliEnv),
       redact: await runCli(['redact', '--id', row.rows[0]!.id, '--fields', 'actor_email'], cliEnv),
       adopt: await runCli(['adopt', '--table', 'legacy_audit'], cliEnv),
       partition: await runCli(['partition', 'convert'], cliEnv),
@@ -246,8 +245,32 @@ describe('what audit-chain does not offer on Citus', () => {
     }
   });
 
-  test('a row for the system chain (org_id NULL) is refused: the chain key is the distribution column', async () => {
-    await expect(insertRows(db.pool, null, 1)).rejects.toThrow(/the partition column of table audit_chain.audit_logs cannot be NULL/);
+  test('a row for the system chain (org_id NULL) is refused: the chain key is the distribution column; the API says so in a 400, nothing written', async () => {
+    const before = await db.pool.query<{ n: string }>('select count(*)::text as n from audit_logs');
+    const refused = await insertRows(db.pool, null, 1).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toMatch(/the partition column of table audit_chain.audit_logs cannot be NULL/);
+    expect(isSystemChainRefusal(refused)).toBe(true);
+    const app = adminServer(db.pool);
+    try {
+      const auth = { authorization: `Bearer ${WRITE_TOKEN}` };
+      const event = { actor_type: 'user', actor_id: 'u-1', action: 'system.event' };
+      for (const payload of [{ ...event, org_id: null }, { events: [{ ...event, org_id: newOrgId() }, { ...event, org_id: null }] }]) {
+        const written = await app.inject({ method: 'POST', url: '/v1/audit-events', headers: auth, payload });
+        expect(written.statusCode, written.body).toBe(400);
+        expect(written.json()).toMatchObject({
+          error: 'not_supported_on_citus',
+          message: expect.stringMatching(/^the system chain \(org_id null\) is not supported on Citus: audit_logs is distributed by org_id.*; nothing was written$/),
+        });
+      }
+    } finally {
+      await app.close();
+    }
+    const after = await db.pool.query<{ n: string }>('select count(*)::text as n from audit_logs');
+    expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
   });
 });
 

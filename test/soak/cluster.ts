@@ -10,6 +10,11 @@ import { migrate, startEmbeddedPostgres, withDatabaseName, type EmbeddedServer }
 const DATABASE = 'audit_chain_soak';
 
 export interface SoakCluster {
+  /** What the soak runs against: its own embedded PostgreSQL, or a database of its own on a Citus cluster (citus-cluster.ts). */
+  topology: 'embedded' | 'citus';
+  /** Citus: the soak database on each worker (the coordinator's is databaseUrl); empty otherwise. */
+  workerUrls: string[];
+  /** The data directory (embedded), or the database's name on every node (Citus). */
   dataDir: string;
   port: number;
   /** The soak database, migrated. */
@@ -37,6 +42,8 @@ export async function startSoakCluster(): Promise<SoakCluster> {
   await migrate(databaseUrl);
 
   return {
+    topology: 'embedded',
+    workerUrls: [],
     dataDir: pgDir,
     port,
     databaseUrl,

@@ -5,15 +5,24 @@
 import type pg from 'pg';
 
 export async function describeLag(pool: pg.Pool): Promise<string> {
+  // audit_logs is read on its own, one chain at a time: on Citus it is
+  // distributed and the chain tables stay on the coordinator, and Citus plans
+  // no query (nor correlated subquery) that reads both.
+  const head = await pool.query<{ head: string }>('select coalesce(max(chain_seq), 0)::text as head from audit_logs');
   const progress = await pool.query<{ head: string; horizon: string; discovered: string }>(
-    `select (select coalesce(max(chain_seq), 0) from audit_logs)::text as head, horizon_seq::text as horizon, discovered_seq::text as discovered
-       from audit_chain_progress`,
+    `select $1::text as head, horizon_seq::text as horizon, discovered_seq::text as discovered from audit_chain_progress`,
+    [head.rows[0]!.head],
   );
-  const chains = await pool.query<{ chain: string; pending: number }>(
-    `select coalesce(s.org_id::text, 'system') as chain,
-            (select count(*) from audit_logs a where a.org_id is not distinct from s.org_id and a.chain_seq > s.watermark_seq)::int as pending
-       from audit_chain_state s`,
-  );
+  const states = await pool.query<{ org_id: string | null; watermark_seq: string }>('select org_id::text, watermark_seq::text from audit_chain_state');
+  const chains = { rows: [] as { chain: string; pending: number }[] };
+  for (const state of states.rows) {
+    const count = await pool.query<{ pending: number }>(
+      `select count(*)::int as pending from audit_logs a
+        where ${state.org_id === null ? 'a.org_id is null and $1::uuid is null' : 'a.org_id = $1::uuid'} and a.chain_seq > $2::bigint`,
+      [state.org_id, state.watermark_seq],
+    );
+    chains.rows.push({ chain: state.org_id ?? 'system', pending: count.rows[0]!.pending });
+  }
   const jobs = await pool.query<{ state: string; n: number; next_in_s: number | null }>(
     `select state::text, count(*)::int as n,
             round(extract(epoch from min(start_after) filter (where state in ('created', 'retry')) - now()), 1)::float8 as next_in_s

@@ -3,14 +3,29 @@
 // restart PostgreSQL once. After the restart the soak checks that the API and
 // every worker came back by themselves; a process that does not is a finding,
 // never retried around.
-import type pg from 'pg';
+import pg from 'pg';
 import type { SoakCluster } from './cluster.ts';
 import { ready } from './processes.ts';
 import type { Random } from './random.ts';
 import type { WorkerReplicas } from './replicas.ts';
 
-export type FaultKind = 'kill-worker' | 'terminate-worker-backends' | 'restart-postgres';
-export const FAULT_KINDS: readonly FaultKind[] = ['kill-worker', 'terminate-worker-backends', 'restart-postgres'];
+export type FaultKind = 'kill-worker' | 'terminate-worker-backends' | 'restart-postgres' | 'terminate-node-connections';
+export const FAULT_KINDS: readonly FaultKind[] = ['kill-worker', 'terminate-worker-backends', 'restart-postgres', 'terminate-node-connections'];
+
+/**
+ * The once-per-run fault of each topology: the embedded PostgreSQL is
+ * restarted; on a Citus cluster (shared, never stopped) every connection the
+ * coordinator holds to the soak database on each worker is terminated instead,
+ * cutting writes, two-phase commits and sealing batches in flight there.
+ */
+export function onceFault(topology: 'embedded' | 'citus'): FaultKind {
+  return topology === 'citus' ? 'terminate-node-connections' : 'restart-postgres';
+}
+
+/** The kinds a run of this topology injects. */
+export function faultKinds(topology: 'embedded' | 'citus'): FaultKind[] {
+  return ['kill-worker', 'terminate-worker-backends', onceFault(topology)];
+}
 
 export interface PlannedFault {
   atMs: number;
@@ -32,7 +47,8 @@ const QUIET_TAIL = 0.15;
  * One fault every ~11 s (short run) or ~15 s (long run), with jitter; each kind
  * at least once, the PostgreSQL restart exactly once, in the middle third.
  */
-export function planFaults(durationMs: number, random: Random): PlannedFault[] {
+export function planFaults(durationMs: number, random: Random, topology: 'embedded' | 'citus' = 'embedded'): PlannedFault[] {
+  const once = onceFault(topology);
   const lastMs = durationMs * (1 - QUIET_TAIL);
   const interval = Math.min(durationMs <= 120_000 ? 11_000 : 15_000, Math.max(1000, (lastMs - FIRST_FAULT_MS) / 3));
   const times: number[] = [];
@@ -42,13 +58,13 @@ export function planFaults(durationMs: number, random: Random): PlannedFault[] {
   const restartSlot = random.int(third, Math.max(third, times.length - 1 - third));
   let kind: FaultKind = random.next() < 0.5 ? 'kill-worker' : 'terminate-worker-backends';
   const plan = times.map((atMs, slot): PlannedFault => {
-    if (slot === restartSlot) return { atMs, kind: 'restart-postgres' };
+    if (slot === restartSlot) return { atMs, kind: once };
     const planned = { atMs, kind };
     // Mostly alternating, sometimes the same kind twice in a row.
     if (random.next() < 0.75) kind = kind === 'kill-worker' ? 'terminate-worker-backends' : 'kill-worker';
     return planned;
   });
-  for (const needed of FAULT_KINDS) {
+  for (const needed of faultKinds(topology)) {
     if (!plan.some((fault) => fault.kind === needed)) {
       const slot = plan.findIndex((fault, index) => index !== restartSlot && plan.filter((other) => other.kind === fault.kind).length > 1);
       plan[slot]!.kind = needed;
@@ -104,7 +120,30 @@ async function inject(kind: FaultKind, context: FaultContext): Promise<string> {
     }
     case 'restart-postgres':
       return restartPostgres(context);
+    case 'terminate-node-connections':
+      return terminateNodeConnections(context);
   }
+}
+
+/** Citus: on every worker, terminates the backends serving the soak database (the coordinator's connections). */
+async function terminateNodeConnections(context: FaultContext): Promise<string> {
+  const parts: string[] = [];
+  for (const url of context.cluster.workerUrls) {
+    const client = new pg.Client({ connectionString: url, application_name: 'audit-chain soak fault' });
+    await client.connect();
+    try {
+      const result = await client.query<{ terminated: number; seen: number }>(
+        `select count(*) filter (where pg_terminate_backend(pid))::int as terminated, count(*)::int as seen
+           from pg_stat_activity
+          where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`,
+      );
+      const { terminated, seen } = result.rows[0]!;
+      parts.push(`${new URL(url).port}: ${terminated} of ${seen}`);
+    } finally {
+      await client.end();
+    }
+  }
+  return `pg_terminate_backend on the soak database's backends of each worker (port: terminated of seen): ${parts.join(', ')}`;
 }
 
 const RECOVERY_TIMEOUT_MS = 45_000;

@@ -1,14 +1,14 @@
 // The soak's counts as a plain-text summary (stdout) and as the "Soak" section
 // of docs/benchmarks.md.
 import { WALK_MAX_ROWS } from './checks.ts';
-import { FAULT_KINDS } from './faults.ts';
+import { faultKinds } from './faults.ts';
 import { BATCH_SHARE, BATCH_SIZE } from './http-writers.ts';
 import { SOAK_SHAPE, type SoakResult } from './soak.ts';
 import { LONG_TRANSACTION_MS, ROWS_PER_TRANSACTION, SQL_MIX } from './sql-writers.ts';
 
 export function countRows(result: SoakResult): [string, string][] {
   const { ledger, counts, presence, verification } = result;
-  const faultsByKind = FAULT_KINDS.map((kind) => `${kind} ${result.faults.filter((fault) => fault.kind === kind).length}`).join(', ');
+  const faultsByKind = faultKinds(topologyOf(result)).map((kind) => `${kind} ${result.faults.filter((fault) => fault.kind === kind).length}`).join(', ');
   const failures = [...ledger.httpFailures].sort((a, b) => b[1] - a[1]).map(([kind, n]) => `${kind} x${n}`).join(', ') || 'none';
   const sqlFailures = [...ledger.sqlFailures].sort((a, b) => b[1] - a[1]).map(([kind, n]) => `${kind} x${n}`).join(', ') || 'none';
   return [
@@ -44,6 +44,10 @@ function verificationLine(result: SoakResult): string {
   return `audit-chain verify --all --json: exit ${verifier.exitCode}, ${totals}${verifier.breaks} breaks; ${walkText}`;
 }
 
+function topologyOf(result: SoakResult): 'embedded' | 'citus' {
+  return result.options.citusUrl === undefined ? 'embedded' : 'citus';
+}
+
 function percent(share: number): string {
   return `${Number((share * 100).toFixed(1))}%`;
 }
@@ -53,7 +57,8 @@ export function textReport(result: SoakResult): string {
   const width = Math.max(...rows.map(([name]) => name.length));
   const lines = [
     '',
-    `soak ${result.failures.length === 0 ? 'PASSED' : 'FAILED'}: seed ${result.options.seed}, ${result.options.durationSeconds} s of writes, ${result.wallSeconds.toFixed(0)} s wall clock`,
+    `soak ${result.failures.length === 0 ? 'PASSED' : 'FAILED'}: seed ${result.options.seed}, ${result.options.durationSeconds} s of writes, ${result.wallSeconds.toFixed(0)} s wall clock` +
+      (topologyOf(result) === 'citus' ? `, against Citus (${result.options.citusUrl}: coordinator and its workers)` : ''),
     ...rows.map(([name, value]) => `  ${name.padEnd(width)}  ${value}`),
     '  faults:',
     ...result.faults.map((fault) => `    ${(fault.atMs / 1000).toFixed(1).padStart(6)} s  ${fault.kind}: ${fault.detail}`),

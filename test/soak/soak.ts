@@ -7,6 +7,7 @@ import { createPool } from '@audit-chain/db';
 import { sealOnce } from '@audit-chain/sealing';
 import { rowPresence, tableCounts, verifyChains, type ChainVerification, type RowPresence, type TableCounts } from './checks.ts';
 import { startSoakCluster } from './cluster.ts';
+import { startCitusSoakCluster } from './citus-cluster.ts';
 import { describeLag } from './diagnostics.ts';
 import { StallWatch, type Stall } from './stall-watch.ts';
 import { planFaults, runFaults, type InjectedFault } from './faults.ts';
@@ -73,8 +74,12 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void)
   };
   log(`seed ${options.seed}; ${options.durationSeconds} s of writes under faults`);
 
-  const cluster = await startSoakCluster();
-  log(`embedded PostgreSQL on port ${cluster.port}, data in ${cluster.dataDir}`);
+  const cluster = options.citusUrl === undefined ? await startSoakCluster() : await startCitusSoakCluster(options.citusUrl);
+  log(
+    cluster.topology === 'citus'
+      ? `Citus: database ${cluster.dataDir} on the coordinator (port ${cluster.port}) and ${cluster.workerUrls.length} workers (ports ${cluster.workerUrls.map((url) => new URL(url).port).join(', ')}), audit_logs distributed by org_id`
+      : `embedded PostgreSQL on port ${cluster.port}, data in ${cluster.dataDir}`,
+  );
   const pool = createPool(cluster.databaseUrl, { applicationName: 'audit-chain soak', max: 4 });
   let workers: WorkerReplicas | undefined;
   let api: Awaited<ReturnType<typeof startApi>> | undefined;
@@ -87,9 +92,9 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void)
 
     const ledger = new Ledger();
     const random = seededRandom(options.seed);
-    const orgs = makeOrgs(SOAK_SHAPE.orgs);
+    const orgs = makeOrgs(SOAK_SHAPE.orgs, { systemChain: cluster.topology === 'embedded' });
     const durationMs = options.durationSeconds * 1000;
-    const plan = planFaults(durationMs, random.fork(1));
+    const plan = planFaults(durationMs, random.fork(1), cluster.topology);
     log(`fault plan: ${plan.map((fault) => `${(fault.atMs / 1000).toFixed(0)} s ${fault.kind}`).join(', ')}`);
 
     const stallWatch = new StallWatch(pool, log, () => recentOutput(workers!));
@@ -171,7 +176,7 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void)
     await Promise.all([...(workers?.slots ?? []), ...(api ? [api] : [])].map((child) => child.stop('SIGKILL', 5000)));
     await pool.end().catch(() => {});
     await cluster.stop(options.keep);
-    if (options.keep) log(`kept the data directory ${cluster.dataDir} (port ${cluster.port})`);
+    if (options.keep) log(`kept ${cluster.topology === 'citus' ? 'the database' : 'the data directory'} ${cluster.dataDir} (port ${cluster.port})`);
   }
 }
 

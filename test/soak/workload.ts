@@ -10,8 +10,10 @@ export interface SoakOrgs {
   others: (string | null)[];
 }
 
-export function makeOrgs(count: number): SoakOrgs {
-  return { hot: randomUUID(), others: [null, ...Array.from({ length: count }, () => randomUUID())] };
+/** `systemChain: false` on Citus, where the distribution column org_id cannot be NULL. */
+export function makeOrgs(count: number, options: { systemChain: boolean } = { systemChain: true }): SoakOrgs {
+  const orgs = Array.from({ length: count }, () => randomUUID());
+  return { hot: randomUUID(), others: options.systemChain ? [null, ...orgs] : orgs };
 }
 
 /** Half of the writes go to the hot organization. */

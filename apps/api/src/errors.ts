@@ -5,6 +5,7 @@
 // parameter is its name ("limit").
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { classifyDatabaseError, isSchemaMissing, RUN_MIGRATE } from '@audit-chain/db';
+import { isSystemChainRefusal, UNSUPPORTED_ON_CITUS } from '@audit-chain/citus';
 import { SERVER_ASSIGNED_FIELDS } from './event-schema.ts';
 import { sentErrorCodes } from './request-log.ts';
 
@@ -100,6 +101,7 @@ function databaseError(error: unknown, outcome: string): ApiError | undefined {
       }
       return new ApiError(409, 'conflict', `the database refused a duplicate${outcome}${pgDetail(error)}`);
     case 'invalid_input':
+      if (isSystemChainRefusal(error)) return new ApiError(400, 'not_supported_on_citus', `${UNSUPPORTED_ON_CITUS.systemChain}${outcome}`);
       return new ApiError(400, 'rejected_by_database', `the database refused a value${outcome}${pgDetail(error)}`);
     case 'permission_denied':
     case 'append_only':

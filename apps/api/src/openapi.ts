@@ -72,7 +72,7 @@ const EVENT_PATHS = {
         '201': json('stored: one event, or { "events": [...] } in request order', {
           anyOf: [ref('WrittenEvent'), { type: 'object', additionalProperties: false, required: ['events'], properties: { events: { type: 'array', items: ref('WrittenEvent') } } }],
         }),
-        '400': errorResponse('validation_failed (details: JSON pointers), malformed_json, forbidden_key, rejected_by_database'),
+        '400': errorResponse('validation_failed (details: JSON pointers), malformed_json, forbidden_key, rejected_by_database, not_supported_on_citus (org_id null on Citus)'),
         '409': errorResponse('duplicate_event_id: an id exists already or repeats within the batch; nothing was written'),
         '413': errorResponse('payload_too_large (AUDIT_CHAIN_BODY_LIMIT_BYTES)'),
         '415': errorResponse('unsupported_media_type: not application/json, or a charset other than UTF-8'),

@@ -1,4 +1,5 @@
-// The checkpoint stage of the worker: a loop that signs each chain's head when
+// The checkpoint stage of the worker: a loop that signs each chain's head
+// (audit_logs' chains and every attached table's) when
 // enough rows were sealed since its last checkpoint or the interval has passed,
 // and exports it (directory, webhook). Without a signing key it warns once and
 // signs nothing; sealing goes on either way.
@@ -43,14 +44,19 @@ export function startCheckpointLoop(options: CheckpointLoopOptions): CheckpointL
     maxBackoffMs: 60_000,
     step: async () => {
       const result = await runCheckpointRound(pool, { signer, sinks, policy: { everyRows: config.checkpoints.everyRows, intervalMs } });
-      if (result.signed.length > 0) {
-        logger.info({ checkpoints: result.signed.length, keyId: signer.keyId, exported: result.exported }, 'signed checkpoints');
+      const signed = result.signed.length + result.signedTables.length;
+      if (signed > 0) {
+        logger.info({ checkpoints: signed, attachedTableCheckpoints: result.signedTables.length, keyId: signer.keyId, exported: result.exported }, 'signed checkpoints');
       }
-      for (const skipped of result.skipped) {
-        const key = `${chainId(skipped.orgId)} ${skipped.message}`;
+      const skipped = [
+        ...result.skipped.map((entry) => ({ chain: chainId(entry.orgId), reason: entry.reason, message: entry.message })),
+        ...result.skippedTables.map((entry) => ({ chain: entry.chain, reason: entry.reason, message: entry.message })),
+      ];
+      for (const entry of skipped) {
+        const key = `${entry.chain} ${entry.message}`;
         if (reported.has(key)) continue;
         reported.add(key);
-        logger.error({ chain: chainId(skipped.orgId), reason: skipped.reason }, `chain head not signed: ${skipped.message}`);
+        logger.error({ chain: entry.chain, reason: entry.reason }, `chain head not signed: ${entry.message}`);
       }
       for (const failure of result.failures) {
         options.onError?.(failure);

@@ -65,7 +65,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const stats = new WorkerStats();
   const pool = createPool(databaseUrl, {
     applicationName: `audit-chain worker ${identity.workerId.slice(0, 8)}`,
-    max: config.sealing.concurrency + 3,
+    // Each seal job holds one connection for its transaction and, while it writes, one for reading the next batch ahead.
+    max: config.sealing.concurrency * 2 + 3,
   });
   const jobExpireSeconds = options.jobExpireSeconds ?? 120;
   const boss = await retryWhileUnreachable(
@@ -126,7 +127,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       if (!stopping) {
         for (const table of await sealAttachedTables(pool, { batchSize: config.sealing.batchSize, waitMs: 0 })) {
           for (const chain of table.chains) if (chain.sealed > 0) stats.recordBatch(chain.sealed, []);
-          if (table.status === 'drifted' && !driftReported.has(table.message ?? '')) {
+          if ((table.status === 'drifted' || table.status === 'unsupported') && !driftReported.has(table.message ?? '')) {
             driftReported.add(table.message ?? '');
             log.error({ table: table.table }, table.message ?? 'attached table drifted');
           }
@@ -165,20 +166,23 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     }
   };
 
-  // Jobs are fetched in batches and sealed `concurrency` at a time. One job per
-  // fetch would wait out a polling interval after every job (pg-boss bursts only
-  // on full batches, and with NOTIFY on it polls every 30 s as a mere backstop),
-  // which stalls a backlog spread over many chains.
+  // `concurrency` lanes (pg-boss local workers), each fetching its jobs in small
+  // batches and sealing them one after another. One job per fetch would wait out a
+  // polling interval after every job (pg-boss bursts only on full batches, and with
+  // NOTIFY on it polls every 30 s as a mere backstop), which stalls a backlog spread
+  // over many chains. One shared fetch for all lanes would wait for its slowest job
+  // (a long chain's 20 batches) before any lane fetched again, leaving the others idle.
   await boss.work<SealJobData>(
     SEAL_QUEUE,
     {
-      batchSize: config.sealing.concurrency * 4,
+      batchSize: 4,
+      localConcurrency: config.sealing.concurrency,
       burstWhenBatchFull: true,
       pollingIntervalSeconds: 0.5,
       notifyPollingIntervalSeconds: 0.5,
       perJobResults: true,
     },
-    (jobs) => mapConcurrently(jobs, config.sealing.concurrency, sealJob),
+    (jobs) => mapConcurrently(jobs, 1, sealJob),
   );
 
   const heartbeat = new PollLoop({

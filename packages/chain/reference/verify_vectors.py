@@ -346,6 +346,13 @@ def _ed25519_self_test():
 # --- Checks ----------------------------------------------------------------------
 
 CHECKPOINT_KEYS = ("v", "org_id", "chain_seq", "sealed_count", "checksum", "signed_at", "key_id")
+# Version 2: a chain of an attached table, named by schema, table and chain key.
+TABLE_CHECKPOINT_KEYS = ("v", "schema", "table", "chain_key", "chain_seq", "sealed_count", "checksum", "signed_at", "key_id")
+
+
+def checkpoint_keys(checkpoint):
+    """The signed members of the checkpoint's version (v 2: attached tables; anything else is read as v 1)."""
+    return TABLE_CHECKPOINT_KEYS if checkpoint.get("v") == 2 else CHECKPOINT_KEYS
 INSTANT = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}|\d{6}))?Z$")
 
 
@@ -424,10 +431,18 @@ def check_chains(vectors, by_name, fail):
 
 def checkpoint_verdict(checkpoint, keyring):
     """None when the checkpoint is trusted, else the reason."""
-    if set(checkpoint) != set(CHECKPOINT_KEYS) | {"signature"}:
+    keys = checkpoint_keys(checkpoint)
+    if set(checkpoint) != set(keys) | {"signature"}:
         return "members: got %s" % sorted(checkpoint)
-    if checkpoint["v"] != 1:
-        return "v is not 1"
+    if checkpoint["v"] not in (1, 2) or type(checkpoint["v"]) is not int:
+        return "v is not 1 or 2"
+    if checkpoint["v"] == 2:
+        for name in ("schema", "table"):
+            value = checkpoint[name]
+            if not isinstance(value, str) or not value or len(value.encode("utf-8")) > 63 or "\x00" in value:
+                return "%s is not a PostgreSQL name" % name
+        if checkpoint["chain_key"] is not None and not isinstance(checkpoint["chain_key"], str):
+            return "chain_key is not a string or null"
     key = keyring.get(checkpoint["key_id"])
     if key is None:
         return "unknown key id"
@@ -437,7 +452,7 @@ def checkpoint_verdict(checkpoint, keyring):
     signature = b64url_decode(checkpoint["signature"])
     if signature is None:
         return "signature is not 86 base64url characters"
-    payload = jcs({k: checkpoint[k] for k in CHECKPOINT_KEYS}).encode("utf-8")
+    payload = jcs({k: checkpoint[k] for k in keys}).encode("utf-8")
     if not ed25519_verify(bytes.fromhex(key["public_key_hex"]), payload, signature):
         return "signature does not verify"
     return None
@@ -449,7 +464,7 @@ def check_checkpoints(vectors, fail):
         name = "checkpoint " + case["name"]
         checkpoint = case["checkpoint"]
         if "payload" in case:
-            payload = jcs({k: checkpoint[k] for k in CHECKPOINT_KEYS})
+            payload = jcs({k: checkpoint[k] for k in checkpoint_keys(checkpoint)})
             if payload != case["payload"]:
                 fail(name, "payload:\n   got  %s\n   want %s" % (case["payload"], payload))
         if "line" in case and case["line"] != jcs(checkpoint):

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import {
   checkpointLine,
   checkpointPayload,
+  signTableCheckpoint,
   checksumInput,
   CHECKSUM_VERSION,
   ed25519Signer,
@@ -24,6 +25,7 @@ import {
   rowChecksum,
   signCheckpoint,
   type CheckpointBody,
+  type TableCheckpointBody,
   type RowContent,
 } from '../src/index.ts';
 
@@ -313,6 +315,30 @@ async function buildCheckpointCases(rows: Record<string, unknown>[]): Promise<Re
     description: 'org-chain-head with sealed_count edited after signing: the signature must not verify.',
     valid: false,
     checkpoint: tampered,
+  });
+  // Version 2: chains of attached tables, named by schema, table and chain key.
+  const tableDrafts: { name: string; description: string; body: Omit<TableCheckpointBody, 'v' | 'key_id'> }[] = [
+    {
+      name: 'table-chain-head',
+      description: 'Version 2: the head of the chain "acme-Zürich" of the attached table "billing.ops"."audit log" (a dot and a space in the names, non-ASCII in the key), chain_seq from the identity sequence.',
+      body: { schema: 'billing.ops', table: 'audit log', chain_key: 'acme-Zürich', chain_seq: '1000000000042', sealed_count: '17', checksum: byName.get('chain-3')!.checksum as string, signed_at: '2026-11-23T02:00:00.000Z' },
+    },
+    {
+      name: 'table-chain-no-key',
+      description: 'Version 2: a table without a chain key (one chain, chain_key null).',
+      body: { schema: 'public', table: 'AuditLog', chain_key: null, chain_seq: '9', sealed_count: '9', checksum: byName.get('system-chain')!.checksum as string, signed_at: '2026-11-23T02:00:00.123456Z' },
+    },
+  ];
+  for (const draft of tableDrafts) {
+    const signed = await signTableCheckpoint(draft.body, signer);
+    checkpoints.push({ name: draft.name, description: draft.description, valid: true, payload: checkpointPayload(signed), line: checkpointLine(signed), checkpoint: signed });
+  }
+  const tableHead = checkpoints.find((entry) => entry.name === 'table-chain-head')!.checkpoint as Record<string, unknown>;
+  checkpoints.push({
+    name: 'tampered-table-name',
+    description: 'table-chain-head moved to "billing"."ops.audit log" (same dotted text, another table): the signature must not verify.',
+    valid: false,
+    checkpoint: { ...tableHead, schema: 'billing', table: 'ops.audit log' },
   });
   return {
     keyring: [

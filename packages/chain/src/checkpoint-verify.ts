@@ -4,13 +4,16 @@
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { ChainBreak } from './breaks.ts';
 import {
-  assertCheckpointBody,
+  assertAnyCheckpointBody,
   assertKeyId,
+  type AnyCheckpointBody,
   type CheckpointBody,
   checkpointPayloadBytes,
   CheckpointFormatError,
   decodeSignature,
+  isTableCheckpoint,
   parseCheckpointLine,
+  type TableCheckpointBody,
 } from './checkpoint.ts';
 import { InstantFormatError, instantOf, parseUtcInstant } from './instant.ts';
 
@@ -27,7 +30,7 @@ export interface CheckpointPublicKey {
 }
 
 export type CheckpointVerdict =
-  | { ok: true; checkpoint: CheckpointBody }
+  | { ok: true; checkpoint: AnyCheckpointBody }
   | { ok: false; kind: 'checkpoint_signature_invalid' | 'checkpoint_key_unknown'; reason: string };
 
 export class KeyringError extends Error {
@@ -96,8 +99,8 @@ function prepareKeyring(keyring: readonly CheckpointPublicKey[]): Map<string, Pr
 }
 
 /**
- * Accepts a checkpoint only if it is well formed (the seven body members plus
- * `signature`, nothing else), its key id is in the keyring, its signed_at lies in
+ * Accepts a checkpoint only if it is well formed (the seven body members of
+ * version 1 or the nine of version 2, plus `signature`, nothing else), its key id is in the keyring, its signed_at lies in
  * that key's validity window, and the Ed25519 signature verifies.
  */
 export function verifyCheckpointSignature(checkpoint: unknown, keyring: readonly CheckpointPublicKey[]): CheckpointVerdict {
@@ -106,12 +109,12 @@ export function verifyCheckpointSignature(checkpoint: unknown, keyring: readonly
 
 function verifyWith(checkpoint: unknown, keys: Map<string, PreparedKey>): CheckpointVerdict {
   try {
-    assertCheckpointBody(checkpoint, ['signature']);
+    assertAnyCheckpointBody(checkpoint, ['signature']);
   } catch (error) {
     if (error instanceof CheckpointFormatError) return { ok: false, kind: 'checkpoint_signature_invalid', reason: `malformed checkpoint: ${error.message}` };
     throw error;
   }
-  const signed = checkpoint as CheckpointBody & { signature?: unknown };
+  const signed = checkpoint as AnyCheckpointBody & { signature?: unknown };
   const signature = decodeSignature(signed.signature);
   if (signature === null) {
     return { ok: false, kind: 'checkpoint_signature_invalid', reason: `signature: got ${JSON.stringify(signed.signature) ?? 'undefined'}, want 86 base64url characters (64 bytes)` };
@@ -123,16 +126,18 @@ function verifyWith(checkpoint: unknown, keys: Map<string, PreparedKey>): Checkp
     return { ok: false, kind: 'checkpoint_key_unknown', reason: `signed_at ${signed.signed_at} is outside key ${key.keyId}'s validity window ${key.window}` };
   }
   const { signature: _ignored, ...body } = signed;
-  if (!cryptoVerify(null, checkpointPayloadBytes(body as CheckpointBody), key.key, signature)) {
+  if (!cryptoVerify(null, checkpointPayloadBytes(body as AnyCheckpointBody), key.key, signature)) {
     return { ok: false, kind: 'checkpoint_signature_invalid', reason: `the Ed25519 signature does not verify under key ${key.keyId}` };
   }
-  return { ok: true, checkpoint: body as CheckpointBody };
+  return { ok: true, checkpoint: body as AnyCheckpointBody };
 }
 
 export interface CheckpointBreak extends ChainBreak {
   kind: 'checkpoint_signature_invalid' | 'checkpoint_key_unknown';
-  /** The chain the checkpoint claims to be about; undefined when it cannot be read. */
+  /** The audit_logs chain the checkpoint claims to be about; undefined when it cannot be read or it claims an attached table. */
   orgId: string | null | undefined;
+  /** Set when it claims to be about an attached table's chain (version 2): what it names, as far as it can be read. */
+  tableClaim?: { schema: string | null; table: string | null; chainKey: string | null | undefined };
   /** Position of the checkpoint in the input (line index for a sink file). */
   index: number;
 }
@@ -140,14 +145,16 @@ export interface CheckpointBreak extends ChainBreak {
 /**
  * Sorts a set of exported checkpoints (parsed objects or raw lines) into those
  * whose signature holds and breaks for the rest. Group `trusted` by org_id and
- * hand each chain its own to verifyChain.
+ * hand each chain its own to verifyChain; `trustedTables` are the attached
+ * tables' checkpoints (version 2).
  */
 export function checkCheckpoints(
   entries: Iterable<unknown>,
   keyring: readonly CheckpointPublicKey[],
-): { trusted: CheckpointBody[]; breaks: CheckpointBreak[] } {
+): { trusted: CheckpointBody[]; trustedTables: TableCheckpointBody[]; breaks: CheckpointBreak[] } {
   const keys = prepareKeyring(keyring);
   const trusted: CheckpointBody[] = [];
+  const trustedTables: TableCheckpointBody[] = [];
   const breaks: CheckpointBreak[] = [];
   let index = -1;
   for (const entry of entries) {
@@ -163,13 +170,22 @@ export function checkCheckpoints(
     }
     const verdict = verifyWith(value, keys);
     if (verdict.ok) {
-      trusted.push(verdict.checkpoint);
+      if (verdict.checkpoint.v === 2) trustedTables.push(verdict.checkpoint);
+      else trusted.push(verdict.checkpoint);
       continue;
     }
     const claimed = (value !== null && typeof value === 'object' ? value : {}) as Record<string, unknown>;
     const claimedSeq = typeof claimed.chain_seq === 'string' ? claimed.chain_seq : null;
     // Only a well-formed org id names a chain; any other value (uppercase, not a uuid) names none, and the break is reported whatever the scope.
-    const claimedOrg = claimed.org_id === null || (typeof claimed.org_id === 'string' && CHAIN_ORG_ID.test(claimed.org_id)) ? (claimed.org_id as string | null) : undefined;
+    const tableClaim = isTableCheckpoint(value)
+      ? {
+          schema: typeof claimed.schema === 'string' ? claimed.schema : null,
+          table: typeof claimed.table === 'string' ? claimed.table : null,
+          chainKey: claimed.chain_key === null || typeof claimed.chain_key === 'string' ? (claimed.chain_key as string | null) : undefined,
+        }
+      : undefined;
+    const claimedOrg =
+      !tableClaim && (claimed.org_id === null || (typeof claimed.org_id === 'string' && CHAIN_ORG_ID.test(claimed.org_id))) ? (claimed.org_id as string | null) : undefined;
     breaks.push({
       kind: verdict.kind,
       chainSeq: claimedSeq,
@@ -178,8 +194,9 @@ export function checkCheckpoints(
       found: verdict.kind === 'checkpoint_key_unknown' ? (typeof claimed.key_id === 'string' ? claimed.key_id : null) : (typeof claimed.signature === 'string' ? claimed.signature : null),
       message: `checkpoint${claimedSeq === null ? '' : ` at chain_seq ${claimedSeq}`}: ${verdict.reason}`,
       orgId: claimedOrg,
+      ...(tableClaim ? { tableClaim } : {}),
       index,
     });
   }
-  return { trusted, breaks };
+  return { trusted, trustedTables, breaks };
 }

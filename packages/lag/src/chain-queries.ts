@@ -79,15 +79,29 @@ export function readBrokenChains(): Query {
 const ORDER = 'attention desc, pending desc, since_us asc, chain_key asc';
 const PAGE_ORDER = 'p.attention desc, p.pending desc, p.since_us asc, p.chain_key asc';
 
+/**
+ * How the per-chain probes of audit_logs are made. `lateral`: in the page's
+ * query (one server). `separate`: not in it (its oldest_* columns are NULL);
+ * the caller probes each chain of the page on its own (readFirstPendingOfChain).
+ * On Citus, where audit_logs is distributed and the chain tables are local to
+ * the coordinator, a LATERAL probe from a local row into the distributed table
+ * cannot be planned, and a query that reads both is planned by Citus as a
+ * whole, so the local probes of the same query fail with it.
+ */
+export type ProbeMode = 'lateral' | 'separate';
+
 /** The figures of the chains in `page`, with their three per-chain probes. */
-function selectChainFigures(): string {
-  const oldest = lateralByOrg('p.org_id', {
-    select: 'a.chain_seq, a.recorded_at',
-    table: 'audit_logs',
-    alias: 'a',
-    where: 'a.chain_seq > p.watermark_seq',
-    orderBy: 'a.chain_seq',
-  });
+function selectChainFigures(probes: ProbeMode): string {
+  const oldest =
+    probes === 'lateral'
+      ? lateralByOrg('p.org_id', {
+          select: 'a.chain_seq, a.recorded_at',
+          table: 'audit_logs',
+          alias: 'a',
+          where: 'a.chain_seq > p.watermark_seq',
+          orderBy: 'a.chain_seq',
+        })
+      : '(select null::bigint as chain_seq, null::timestamptz as recorded_at)';
   const checkpoint = lateralByOrg('p.org_id', {
     select: 'c.id, c.chain_seq, c.sealed_count, c.signed_at, c.key_id',
     table: 'audit_chain_checkpoints',
@@ -152,7 +166,7 @@ export interface ChainFiguresRow {
 }
 
 /** One page of the overview, worst first, after `cursor` when given. */
-export function readChainPage(limit: number, inputs: ChainInputs, cursor?: OverviewCursor): Query {
+export function readChainPage(limit: number, inputs: ChainInputs, cursor?: OverviewCursor, probes: ProbeMode = 'lateral'): Query {
   const values: unknown[] = [limit];
   const cte = chainsCte(values, inputs);
   let after = '';
@@ -165,19 +179,32 @@ export function readChainPage(limit: number, inputs: ChainInputs, cursor?: Overv
   return {
     text: `with ${cte},
            page as materialized (select * from chains ${after} order by ${ORDER} limit $1)
-           ${selectChainFigures()}`,
+           ${selectChainFigures(probes)}`,
     values,
   };
 }
 
 /** The figures of one chain; no row when the chain has neither a state row nor held rows. */
-export function readChain(orgId: string | null, inputs: ChainInputs): Query {
+export function readChain(orgId: string | null, inputs: ChainInputs, probes: ProbeMode = 'lateral'): Query {
   const values: unknown[] = [];
   const filter = orgMatch('s.org_id', orgId, values);
   return {
     text: `with ${chainsCte(values, inputs, filter)},
            page as materialized (select * from chains)
-           ${selectChainFigures()}`,
+           ${selectChainFigures(probes)}`,
+    values,
+  };
+}
+
+/** The first row of one chain above its watermark (the probe of ProbeMode 'separate'): one index probe, one shard on Citus. */
+export function readFirstPendingOfChain(orgId: string | null, watermarkSeq: string): Query {
+  const values: unknown[] = [];
+  const match = orgMatch('a.org_id', orgId, values);
+  values.push(watermarkSeq);
+  return {
+    text: `select a.chain_seq::text as chain_seq, ${iso('a.recorded_at')} as recorded_at, ${ageSeconds('a.recorded_at')} as age
+             from audit_logs a where ${match} and a.chain_seq > $${values.length}::bigint
+            order by a.org_id, a.chain_seq limit 1`,
     values,
   };
 }
@@ -241,20 +268,33 @@ export function readOldestPendingOfChains(limit: number): Query {
     orderBy: 'a.chain_seq',
   });
   return {
-    text: `with candidates as (
-             select s.org_id, s.watermark_seq
-               from audit_chain_state s
-               join audit_chain_discovery d on ${chainKey('d.org_id')} = ${chainKey('s.org_id')}
-              where d.seen_count > s.sealed_count
-              order by coalesce(s.last_sealed_at, d.first_seen_at, s.updated_at), ${chainKey('s.org_id')}
-              limit $1
-           )
+    text: `with candidates as (${PENDING_CANDIDATES})
            select c.org_id::text as org_id, o.chain_seq::text as chain_seq, ${iso('o.recorded_at')} as recorded_at,
                   ${ageSeconds('o.recorded_at')} as age
              from candidates c
              cross join lateral ${oldest} o
             order by o.recorded_at, o.chain_seq
             limit 1`,
+    values: [limit],
+  };
+}
+
+/** The `$1` chains with discovered pending rows that have waited longest. */
+const PENDING_CANDIDATES = `
+  select s.org_id, s.watermark_seq
+    from audit_chain_state s
+    join audit_chain_discovery d on ${chainKey('d.org_id')} = ${chainKey('s.org_id')}
+   where d.seen_count > s.sealed_count
+   order by coalesce(s.last_sealed_at, d.first_seen_at, s.updated_at), ${chainKey('s.org_id')}
+   limit $1`;
+
+/**
+ * The candidates of readOldestPendingOfChains with their watermarks, for
+ * ProbeMode 'separate': each is then probed with readFirstPendingOfChain.
+ */
+export function readPendingCandidates(limit: number): Query {
+  return {
+    text: `select c.org_id::text as org_id, c.watermark_seq::text as watermark_seq from (${PENDING_CANDIDATES}) c`,
     values: [limit],
   };
 }

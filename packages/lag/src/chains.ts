@@ -1,6 +1,15 @@
 // Per-chain figures: a page of the overview (worst first) or one chain.
 import { encodeOverviewCursor, type OverviewCursor } from './cursor.ts';
-import { readBrokenChains, readChain, readChainPage, readFirstRowOfChain, type ChainFiguresRow, type ChainInputs } from './chain-queries.ts';
+import {
+  readBrokenChains,
+  readChain,
+  readChainPage,
+  readFirstPendingOfChain,
+  readFirstRowOfChain,
+  type ChainFiguresRow,
+  type ChainInputs,
+  type ProbeMode,
+} from './chain-queries.ts';
 import { heldArrays, type HeldRows } from './held-rows.ts';
 import type { Queryable } from './snapshot.ts';
 import { chainIdOf, NIL_UUID_TEXT, num, round3 } from './sql.ts';
@@ -11,10 +20,17 @@ export interface ChainPage {
   nextCursor: string | null;
 }
 
-export async function readChainsPage(db: Queryable, limit: number, held: HeldRows, cursor?: OverviewCursor): Promise<ChainPage> {
+export async function readChainsPage(
+  db: Queryable,
+  limit: number,
+  held: HeldRows,
+  probes: ProbeMode,
+  cursor?: OverviewCursor,
+): Promise<ChainPage> {
   // One row more than asked tells whether another page exists without a count.
-  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, await chainInputs(db, held), cursor))).rows;
+  const rows = (await db.query<ChainFiguresRow>(readChainPage(limit + 1, await chainInputs(db, held), cursor, probes))).rows;
   const shown = rows.slice(0, limit);
+  if (probes === 'separate') await probeOldest(db, shown);
   const last = shown.at(-1);
   const nextCursor =
     rows.length > limit && last
@@ -29,8 +45,9 @@ async function chainInputs(db: Queryable, held: HeldRows, only?: string): Promis
 }
 
 /** One chain's figures, or undefined when the chain has no row at all. */
-export async function readOneChain(db: Queryable, orgId: string | null, held: HeldRows): Promise<ChainLag | undefined> {
-  const row = (await db.query<ChainFiguresRow>(readChain(orgId, await chainInputs(db, held, orgId ?? NIL_UUID_TEXT)))).rows[0];
+export async function readOneChain(db: Queryable, orgId: string | null, held: HeldRows, probes: ProbeMode): Promise<ChainLag | undefined> {
+  const row = (await db.query<ChainFiguresRow>(readChain(orgId, await chainInputs(db, held, orgId ?? NIL_UUID_TEXT), probes))).rows[0];
+  if (row && probes === 'separate') await probeOldest(db, [row]);
   if (row) return toChainLag(row);
   // Not discovered yet (new, or its rows wait behind the horizon): every row is pending.
   const first = (await db.query<{ chain_seq: string; recorded_at: string; age: number }>(readFirstRowOfChain(orgId))).rows[0];
@@ -50,6 +67,21 @@ export async function readOneChain(db: Queryable, orgId: string | null, held: He
     last_checkpoint: null,
     last_verification: null,
   };
+}
+
+/**
+ * ProbeMode 'separate': each chain's first row above its watermark, one query
+ * per chain (a single-shard index probe on Citus), in the reading's transaction.
+ */
+async function probeOldest(db: Queryable, rows: ChainFiguresRow[]): Promise<void> {
+  for (const row of rows) {
+    if (row.pending === '0') continue;
+    const first = (await db.query<{ chain_seq: string; recorded_at: string; age: number }>(readFirstPendingOfChain(row.org_id, row.watermark_seq))).rows[0];
+    if (!first) continue;
+    row.oldest_seq = first.chain_seq;
+    row.oldest_at = first.recorded_at;
+    row.oldest_age = first.age;
+  }
 }
 
 function toChainLag(row: ChainFiguresRow): ChainLag {

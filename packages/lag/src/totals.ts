@@ -3,13 +3,22 @@
 // and throughput.
 import type { Queryable } from './snapshot.ts';
 import type { SealedSample } from './options.ts';
-import { readChainTotals, readOldestPendingOfChains, type ChainTotalsRow, type OldestPendingRow } from './chain-queries.ts';
+import {
+  readChainTotals,
+  readFirstPendingOfChain,
+  readOldestPendingOfChains,
+  readPendingCandidates,
+  type ChainTotalsRow,
+  type OldestPendingRow,
+  type ProbeMode,
+} from './chain-queries.ts';
 import { heldArrays, type HeldRows } from './held-rows.ts';
 import { chainIdOf, num, round3 } from './sql.ts';
 import type { HorizonLag, LagTotals, OldestPending, Throughput } from './types.ts';
 
 export interface TotalsOptions {
   oldestProbeChains: number;
+  probes: ProbeMode;
   aboveDiscoveredWindow: bigint;
   previous?: SealedSample | ((generatedAt: string) => SealedSample | undefined) | undefined;
 }
@@ -30,7 +39,10 @@ export async function readTotals(
 
   let oldestOfChains: OldestPendingRow | undefined;
   if (pendingDiscovered > 0) {
-    oldestOfChains = (await db.query<OldestPendingRow>(readOldestPendingOfChains(options.oldestProbeChains))).rows[0];
+    oldestOfChains =
+      options.probes === 'lateral'
+        ? (await db.query<OldestPendingRow>(readOldestPendingOfChains(options.oldestProbeChains))).rows[0]
+        : await probeOldestOfChains(db, options.oldestProbeChains);
   }
   const first = held.first;
   const aboveRow: OldestPendingRow | undefined = first && { org_id: first.org_id, chain_seq: first.first_seq, recorded_at: first.first_recorded_at, age: first.first_age };
@@ -54,6 +66,20 @@ export async function readTotals(
     halted_chains: num(sums.halted),
     throughput: measureThroughput(options.previous, { sealed_rows: sealedRows, at: generatedAt }),
   };
+}
+
+/** ProbeMode 'separate': the candidates from the chain tables, then one probe of audit_logs each; the oldest row found. */
+async function probeOldestOfChains(db: Queryable, limit: number): Promise<OldestPendingRow | undefined> {
+  const candidates = (await db.query<{ org_id: string | null; watermark_seq: string }>(readPendingCandidates(limit))).rows;
+  let oldest: OldestPendingRow | undefined;
+  for (const candidate of candidates) {
+    const first = (await db.query<{ chain_seq: string; recorded_at: string; age: number }>(readFirstPendingOfChain(candidate.org_id, candidate.watermark_seq))).rows[0];
+    if (!first) continue;
+    const row = { org_id: candidate.org_id, ...first };
+    // As the lateral query's order: recorded_at, then chain_seq.
+    if (!oldest || row.age > oldest.age || (row.age === oldest.age && BigInt(row.chain_seq) < BigInt(oldest.chain_seq))) oldest = row;
+  }
+  return oldest;
 }
 
 function oldestOf(rows: (OldestPendingRow | undefined)[], exact: boolean): OldestPending | null {

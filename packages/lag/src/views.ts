@@ -8,6 +8,7 @@ import { encodeCheckpointCursor } from './cursor.ts';
 import { describeLatency } from './histogram.ts';
 import { readHeldRows, type HeldRows } from './held-rows.ts';
 import { readHorizon } from './horizon.ts';
+import { readProbeMode } from './probe-mode.ts';
 import { resolveOptions, type LagOptions } from './options.ts';
 import {
   readChainVerificationStatuses,
@@ -42,8 +43,9 @@ export async function getLagOverview(
   return withSnapshot(pool, async (db) => {
     const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
     const held = await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
-    const totals = await readTotals(db, generatedAt, horizon, held, o);
-    const chains = await readChainsPage(db, Math.min(page.limit, MAX_PAGE), held, page.cursor);
+    const probes = await readProbeMode(db);
+    const totals = await readTotals(db, generatedAt, horizon, held, { ...o, probes });
+    const chains = await readChainsPage(db, Math.min(page.limit, MAX_PAGE), held, probes, page.cursor);
     return { generated_at: generatedAt, horizon, totals, chains: chains.chains, next_cursor: chains.nextCursor };
   });
 }
@@ -54,7 +56,8 @@ export async function getLagTotals(pool: pg.Pool, options: LagOptions = {}): Pro
   return withSnapshot(pool, async (db) => {
     const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
     const held = await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
-    return { generated_at: generatedAt, horizon, totals: await readTotals(db, generatedAt, horizon, held, o) };
+    const probes = await readProbeMode(db);
+    return { generated_at: generatedAt, horizon, totals: await readTotals(db, generatedAt, horizon, held, { ...o, probes }) };
   });
 }
 
@@ -63,7 +66,7 @@ export async function getChainLag(pool: pg.Pool, orgId: string | null, options: 
   const o = resolveOptions(options);
   return withSnapshot(pool, async (db) => {
     const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
-    const chain = await readOneChain(db, orgId, await heldRowsOf(db, horizon, o.aboveDiscoveredWindow));
+    const chain = await readOneChain(db, orgId, await heldRowsOf(db, horizon, o.aboveDiscoveredWindow), await readProbeMode(db));
     if (!chain) return undefined;
     const checkpoints = await db.query<CheckpointRow>(readCheckpoints(orgId, 5));
     return { generated_at: generatedAt, horizon, chain, recent_checkpoints: checkpoints.rows.map(toCheckpointRecord) };
@@ -86,7 +89,8 @@ export async function getMetricsSnapshot(pool: pg.Pool, topN: number, options: L
   return withSnapshot(pool, async (db) => {
     const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
     const held = await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
-    const totals = await readTotals(db, generatedAt, horizon, held, o);
+    const probes = await readProbeMode(db);
+    const totals = await readTotals(db, generatedAt, horizon, held, { ...o, probes });
     const workers = await readWorkers(db, o.staleAfterSeconds, o.goneAfterSeconds);
     const status: LagStatus = {
       generated_at: generatedAt,
@@ -99,7 +103,7 @@ export async function getMetricsSnapshot(pool: pg.Pool, topN: number, options: L
       verification: await readVerificationCounts(db),
       halted: await readHalted(db, totals.halted_chains),
     };
-    const top = topN > 0 ? (await readChainsPage(db, Math.min(topN, MAX_PAGE), held)).chains : [];
+    const top = topN > 0 ? (await readChainsPage(db, Math.min(topN, MAX_PAGE), held, probes)).chains : [];
     return { status, top };
   });
 }

@@ -1,8 +1,11 @@
 export * from './errors.ts';
 export * from './roles.ts';
 export * from './erasure/redact.ts';
+export * from './erasure/redact-attached.ts';
+export * from './attached-table.ts';
 export * from './retention/duration.ts';
 export * from './retention/retain.ts';
+export * from './retention/retain-attached.ts';
 export * from './adoption/plan.ts';
 export * from './adoption/adopt.ts';
 export * from './partitioning/partitions.ts';
@@ -10,3 +13,4 @@ export * from './partitioning/convert.ts';
 export * from './attach/inspect.ts';
 export * from './attach/plan.ts';
 export * from './attach/attach.ts';
+export * from './attach/seq-index.ts';

@@ -9,11 +9,12 @@
 //      them runs, every chain_seq <= q is final;
 //   3. per chain (a value of the chain key), in one transaction: lock its
 //      state row, link its pending rows up to the horizon in chain_seq order
-//      (@audit-chain/chain sealRowsV2), advance the watermark.
-import { randomBytes } from 'node:crypto';
+//      (@audit-chain/chain sealRowsCompiledV2: the column set's encoding compiled
+//      once, byte for byte sealRowsV2's), advance the watermark.
 import type pg from 'pg';
-import { TABLE_COLUMNS_SQL, formatV2Layout, quoteIdent, sealRowsV2, selectListV2, valuesFromResult, type CoveredColumn, type TableColumn } from '@audit-chain/chain';
+import { TABLE_COLUMNS_SQL, formatV2Layout, quoteIdent, sealRowsCompiledV2, selectListV2, valuesFromResult, type CoveredColumn, type FormatV2Layout, type TableColumn } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
+import { saltSource } from './salt-pool.ts';
 
 export interface ChainedTable {
   id: number;
@@ -136,10 +137,19 @@ export async function attachedHorizon(pool: pg.Pool, table: ChainedTable, waitMs
 
 export interface AttachedSealResult {
   table: string;
-  status: 'sealed' | 'drifted' | 'held';
+  /** unsupported: Citus distributes the table (it was distributed after attach); it is not sealed. */
+  status: 'sealed' | 'drifted' | 'held' | 'unsupported';
   /** Rows sealed per chain label. */
   chains: { label: string; sealed: number; watermark: bigint }[];
   message?: string;
+}
+
+/** True when Citus manages the table (an attached table distributed afterwards); false on a plain PostgreSQL. */
+async function distributedByCitus(db: Pick<pg.ClientBase, 'query'>, table: Pick<ChainedTable, 'schema' | 'table'>): Promise<boolean> {
+  const citus = await db.query<{ present: boolean }>("select to_regclass('pg_catalog.pg_dist_partition') is not null as present");
+  if (!citus.rows[0]?.present) return false;
+  const found = await db.query<{ n: number }>('select count(*)::int as n from pg_catalog.pg_dist_partition where logicalrelid = $1::regclass', [qualifiedName(table)]);
+  return (found.rows[0]?.n ?? 0) > 0;
 }
 
 /** Seals every attached table up to its horizon. */
@@ -158,6 +168,14 @@ export async function sealAttachedTable(pool: pg.Pool, table: ChainedTable, opti
       await pool.query("update audit_chain_tables set status = 'drifted', drift = $2 where id = $1", [table.id, message]);
     }
     return { table: name, status: 'drifted', chains: [], message };
+  }
+  if (await distributedByCitus(pool, table)) {
+    return {
+      table: name,
+      status: 'unsupported',
+      chains: [],
+      message: `${name} is a Citus distributed or reference table (distributed after it was attached): attached tables are sealed only as plain tables, whose safe horizon the coordinator's locks prove and whose chains Citus can plan; make it a plain table again with undistribute_table('${name}') (docs/scaling.md#citus)`,
+    };
   }
   const horizon = await attachedHorizon(pool, table, options.waitMs);
   if (horizon === null) return { table: name, status: 'held', chains: [], message: `${name}: a transaction writing to it is still open` };
@@ -183,6 +201,21 @@ export async function sealAttachedTable(pool: pg.Pool, table: ChainedTable, opti
     chains.push({ label: chainLabel(table, chainKey, table.chainKey !== null), sealed: total, watermark });
   }
   return { table: name, status: 'sealed', chains };
+}
+
+const salts = saltSource();
+
+/** Layouts (with their compiled encodings) by covered column set, built once per set; few sets exist. */
+const layouts = new Map<string, FormatV2Layout>();
+
+function layoutOf(covered: CoveredColumn[]): FormatV2Layout {
+  const key = JSON.stringify(covered.map((column) => [column.name, column.type, column.personal, column.base ?? null]));
+  let layout = layouts.get(key);
+  if (!layout) {
+    layout = formatV2Layout(covered);
+    layouts.set(key, layout);
+  }
+  return layout;
 }
 
 /** One batch of one chain, in one transaction; null when another sealer holds the chain. */
@@ -217,11 +250,10 @@ async function sealChainBatch(pool: pg.Pool, table: ChainedTable, chainKey: stri
       revision = next;
     }
     if (rows.rows.length === 0) return { sealed: 0, watermark: from };
-    const layout = formatV2Layout(revision.covered);
-    const links = sealRowsV2(layout, {
+    const links = sealRowsCompiledV2(layoutOf(revision.covered), {
       headChecksum: current.head_checksum,
       rows: rows.rows.map((row) => ({ chainKey, chainSeq: row.seq, values: valuesFromResult(row, revision.covered.length) })),
-      newSalt: () => randomBytes(16).toString('hex'),
+      newSalt: salts,
     });
     await client.query(
       `update ${qualifiedName(table)} t set ${quoteIdent(table.prevColumn)} = l.prev, ${quoteIdent(table.checksumColumn)} = l.checksum,

@@ -7,3 +7,4 @@ export * from './seal-chain.ts';
 export * from './seal-round.ts';
 export * from './read-chain.ts';
 export * from './attached-tables.ts';
+export * from './salt-pool.ts';

@@ -51,6 +51,8 @@ export interface SealOnceOptions {
   /** How long to wait for open audit writers to finish before sealing what is safe already. */
   waitMs: number;
   pollMs: number;
+  /** Chains sealed at once (default 1), each on its own connections; the most behind start first. */
+  concurrency?: number;
   /** Format new rows are sealed under (default 2); 1 only for comparisons and tests of v1 chains. */
   formatVersion?: 1 | 2;
   onChain?: (result: SealChainResult) => void;
@@ -79,17 +81,24 @@ export async function sealOnce(pool: pg.Pool, options: SealOnceOptions): Promise
   }
   const chains: SealChainResult[] = [];
   const broken: ChainInvariantError[] = [];
-  for (const chain of await chainsToSeal(pool, Number.MAX_SAFE_INTEGER)) {
-    try {
-      const result = await sealChain(pool, chain.orgId, { batchSize: options.batchSize, formatVersion: options.formatVersion });
-      chains.push(result);
-      options.onChain?.(result);
-    } catch (error) {
-      // The chain is halted by sealChain; the others still get sealed.
-      if (!(error instanceof ChainInvariantError)) throw error;
-      broken.push(error);
+  const queue = await chainsToSeal(pool, Number.MAX_SAFE_INTEGER);
+  // Any other error stops every lane before its next chain, and is raised once all have stopped.
+  let failure: { error: unknown } | null = null;
+  const lane = async () => {
+    for (let chain = queue.shift(); chain !== undefined && failure === null; chain = queue.shift()) {
+      try {
+        const result = await sealChain(pool, chain.orgId, { batchSize: options.batchSize, formatVersion: options.formatVersion });
+        chains.push(result);
+        options.onChain?.(result);
+      } catch (error) {
+        // The chain is halted by sealChain; the others still get sealed.
+        if (error instanceof ChainInvariantError) broken.push(error);
+        else failure ??= { error };
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 1) }, lane));
+  if (failure !== null) throw (failure as { error: unknown }).error;
   return {
     horizon: step.horizon,
     head: step.head,

@@ -30,7 +30,7 @@ export type CheckpointDecision =
  * below the last checkpoint is never signed: the watermark went back, which only
  * tampering or a restore can do, and signing it would bless it.
  */
-export function checkpointDecision(head: ChainHead, last: LastCheckpoint | null, now: Date, policy: CheckpointPolicy | 'requested'): CheckpointDecision {
+export function checkpointDecision(head: Pick<ChainHead, 'watermarkSeq' | 'sealedCount'>, last: LastCheckpoint | null, now: Date, policy: CheckpointPolicy | 'requested'): CheckpointDecision {
   if (last && head.watermarkSeq < last.chainSeq) return { due: false, reason: 'regressed' };
   if (policy === 'requested') return { due: true, reason: 'requested' };
   if (!last) return { due: true, reason: 'first' };

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { checkpointLine, type SignedCheckpoint } from '@audit-chain/chain';
+import { checkpointLine, type AnySignedCheckpoint } from '@audit-chain/chain';
 import { SinkError, type CheckpointSink } from './sinks.ts';
 
 const FILE_NAME = /^checkpoints-\d{4}-\d{2}-\d{2}\.jsonl$/;
@@ -24,7 +24,7 @@ export class DirectoryCheckpointSink implements CheckpointSink {
     this.target = dir;
   }
 
-  async write(checkpoints: readonly SignedCheckpoint[]): Promise<void> {
+  async write(checkpoints: readonly AnySignedCheckpoint[]): Promise<void> {
     const byFile = new Map<string, string[]>();
     for (const checkpoint of checkpoints) {
       const file = checkpointFileName(checkpoint.signed_at);

@@ -7,6 +7,7 @@ export * from './run-types.ts';
 export * from './run-verification.ts';
 export * from './setup.ts';
 export * from './sign-checkpoints.ts';
+export { UnknownTableError, type SkippedTableChain } from './table-heads.ts';
 export * from './sinks.ts';
 export * from './verification-record.ts';
 export * from './verify-chains.ts';

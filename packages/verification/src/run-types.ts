@@ -7,6 +7,8 @@ export interface RunBreak extends ChainBreak {
   orgId: string | null | undefined;
   /** Where a checkpoint break was read (file and line, or table row). */
   source?: string;
+  /** A checkpoint break about an attached table's chain: what the checkpoint names, as far as it can be read. */
+  tableClaim?: { schema: string | null; table: string | null; chainKey: string | null | undefined };
 }
 
 export interface ChainSummary {

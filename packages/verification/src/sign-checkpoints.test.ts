@@ -107,7 +107,7 @@ describe('checkpoint rounds', () => {
     try {
       await holder.query('select pg_advisory_lock($1)', [CHECKPOINT_LOCK_KEY]);
       const round = await runCheckpointRound(db.pool, { signer, sinks: [], policy: 'requested' });
-      expect(round).toEqual({ busy: true, signed: [], skipped: [], exported: {}, failures: [] });
+      expect(round).toEqual({ busy: true, signed: [], signedTables: [], skipped: [], skippedTables: [], exported: {}, failures: [] });
     } finally {
       await holder.end();
     }

@@ -1,21 +1,34 @@
 // One round of the checkpoint stage: export what earlier rounds could not, then
-// sign the heads that are due, record them, and export them to every sink. One
-// process at a time (a session advisory lock), so replicas and the command line
-// never sign the same head twice over each other.
+// sign the heads that are due (audit_logs' chains and every attached table's),
+// record them, and export them to every sink. One process at a time (a session
+// advisory lock), so replicas and the command line never sign the same head
+// twice over each other.
 import type pg from 'pg';
-import { checkpointLine, signCheckpoint, type CheckpointSigner, type SignedCheckpoint } from '@audit-chain/chain';
+import {
+  checkpointLine,
+  signCheckpoint,
+  signTableCheckpoint,
+  type AnySignedCheckpoint,
+  type CheckpointSigner,
+  type SignedCheckpoint,
+  type SignedTableCheckpoint,
+} from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
 import { checkpointDecision, type ChainHead, type CheckpointDecision, type CheckpointPolicy, type LastCheckpoint } from './checkpoint-policy.ts';
 import { CHECKPOINT_LOCK_KEY, insertCheckpoint, markExported, readExportPending, readHeadsAndCheckpoints, readRowAt } from './checkpoint-queries.ts';
 import { SinkError, type CheckpointSink } from './sinks.ts';
 import { storedCheckpointLine } from './stored-checkpoint.ts';
+import { insertTableCheckpoint, markTableExported, readTableExportPending } from './table-checkpoint-queries.ts';
+import { dueTableHeads, type SkippedTableChain, type TableHead } from './table-heads.ts';
 
 export interface CheckpointRoundOptions {
   signer: CheckpointSigner;
   sinks: readonly CheckpointSink[];
-  /** 'requested' signs every chain's head now (or one chain's: `orgId`); a policy signs what is due. */
+  /** 'requested' signs every chain's head now (or one audit_logs chain's: `orgId`; or one attached table's chains: `table`); a policy signs what is due. */
   policy: CheckpointPolicy | 'requested';
   orgId?: string | null;
+  /** "schema.table" or a table name: only that attached table's chains (audit_logs' are left out). */
+  table?: string;
   /** false: give up at once when another process is signing (the worker's rounds); true: wait for it (the command line). */
   waitForLock?: boolean;
   now?: () => Date;
@@ -32,9 +45,13 @@ export interface SkippedChain {
 export interface CheckpointRoundResult {
   /** Another process held the signing lock (only without waitForLock). */
   busy: boolean;
+  /** audit_logs' chains (version 1). */
   signed: SignedCheckpoint[];
+  /** Attached tables' chains (version 2). */
+  signedTables: SignedTableCheckpoint[];
   /** Chains not signed because their state contradicts the rows or an earlier checkpoint: run verify. */
   skipped: SkippedChain[];
+  skippedTables: SkippedTableChain[];
   /** Checkpoints written per sink this round (retries included). */
   exported: Record<string, number>;
   failures: SinkError[];
@@ -51,7 +68,7 @@ interface HeadRow {
 }
 
 export async function runCheckpointRound(pool: pg.Pool, options: CheckpointRoundOptions): Promise<CheckpointRoundResult> {
-  const result: CheckpointRoundResult = { busy: false, signed: [], skipped: [], exported: {}, failures: [] };
+  const result: CheckpointRoundResult = { busy: false, signed: [], signedTables: [], skipped: [], skippedTables: [], exported: {}, failures: [] };
   const client = await pool.connect();
   let locked = false;
   try {
@@ -64,9 +81,10 @@ export async function runCheckpointRound(pool: pg.Pool, options: CheckpointRound
       if (!locked) return { ...result, busy: true };
     }
     const failedSinks = await retryPendingExports(client, options.sinks, options.retryLimit ?? 1000, result);
-    const due = await dueHeads(client, options, result);
-    if (due.length === 0) return result;
     const now = (options.now ?? (() => new Date()))();
+    const due = options.table === undefined ? await dueHeads(client, options, result) : [];
+    const dueTables = options.orgId === undefined ? await dueTableHeads(client, options.policy, now, result.skippedTables, options.table) : [];
+    if (due.length === 0 && dueTables.length === 0) return result;
     const signed: SignedCheckpoint[] = [];
     for (const head of due) {
       signed.push(
@@ -76,17 +94,39 @@ export async function runCheckpointRound(pool: pg.Pool, options: CheckpointRound
         ),
       );
     }
-    const ids = await withTransaction(pool, async (tx) => {
-      const inserted: string[] = [];
+    const signedTables: { head: TableHead; checkpoint: SignedTableCheckpoint }[] = [];
+    for (const head of dueTables) {
+      const checkpoint = await signTableCheckpoint(
+        {
+          schema: head.table.schema,
+          table: head.table.table,
+          chain_key: head.chainKey,
+          chain_seq: String(head.watermarkSeq),
+          sealed_count: String(head.sealedCount),
+          checksum: head.headChecksum,
+          signed_at: now.toISOString(),
+        },
+        options.signer,
+      );
+      signedTables.push({ head, checkpoint });
+    }
+    const sinkNames = options.sinks.map((sink) => sink.name);
+    const recorded = await withTransaction(pool, async (tx) => {
+      const inserted: Recorded[] = [];
       for (const checkpoint of signed) {
-        const row = await tx.query<{ id: string }>(insertCheckpoint(checkpoint, options.sinks.map((sink) => sink.name)));
-        inserted.push(row.rows[0]!.id);
+        const row = await tx.query<{ id: string }>(insertCheckpoint(checkpoint, sinkNames));
+        inserted.push({ store: 'org', id: row.rows[0]!.id, checkpoint });
+      }
+      for (const { head, checkpoint } of signedTables) {
+        const row = await tx.query<{ id: string }>(insertTableCheckpoint(head.table.id, checkpoint, sinkNames));
+        inserted.push({ store: 'table', id: row.rows[0]!.id, checkpoint });
       }
       return inserted;
     });
     result.signed = signed;
+    result.signedTables = signedTables.map((entry) => entry.checkpoint);
     // A sink that already failed this round gets the new checkpoints next round, after the older ones.
-    await exportTo(client, options.sinks.filter((sink) => !failedSinks.has(sink.name)), signed, ids, result);
+    await exportTo(client, options.sinks.filter((sink) => !failedSinks.has(sink.name)), recorded, result);
     return result;
   } finally {
     if (locked) await client.query('select pg_advisory_unlock($1)', [CHECKPOINT_LOCK_KEY]).catch(() => {});
@@ -127,56 +167,80 @@ async function dueHeads(client: pg.PoolClient, options: CheckpointRoundOptions, 
   return due;
 }
 
+/** A checkpoint as recorded: in audit_chain_checkpoints ('org') or audit_chain_table_checkpoints ('table'). */
+interface Recorded {
+  store: 'org' | 'table';
+  id: string;
+  checkpoint: AnySignedCheckpoint;
+}
+
+function markQuery(store: Recorded['store'], ids: readonly string[], sink: string, outcome: string) {
+  return store === 'org' ? markExported(ids, sink, outcome) : markTableExported(ids, sink, outcome);
+}
+
 /** Re-exports checkpoints earlier rounds recorded but some sink did not take. Returns the sinks that failed again. */
 async function retryPendingExports(client: pg.PoolClient, sinks: readonly CheckpointSink[], limit: number, result: CheckpointRoundResult): Promise<Set<string>> {
   const failed = new Set<string>();
   if (sinks.length === 0) return failed;
-  const rows = (await client.query<{ id: string; body: unknown; signature: string; exported_to: Record<string, string | null> }>(readExportPending(limit))).rows;
-  const pending: { id: string; checkpoint: SignedCheckpoint; exportedTo: Record<string, string | null> }[] = [];
-  for (const row of rows) {
-    const checkpoint = storedCheckpoint(row.body, row.signature);
-    if (checkpoint) {
-      pending.push({ id: row.id, checkpoint, exportedTo: row.exported_to });
-      continue;
-    }
-    // Not a checkpoint this signer wrote (the table was edited): never export it, and stop retrying it.
-    for (const sink of Object.keys(row.exported_to).filter((name) => row.exported_to[name] === null)) {
-      await client.query(markExported([row.id], sink, 'refused: not a well-formed signed checkpoint'));
-      result.failures.push(new SinkError(sink, 0, `audit_chain_checkpoints id ${row.id} is not a well-formed signed checkpoint: not exported`));
+  type PendingRow = { id: string; body: unknown; signature: string; exported_to: Record<string, string | null> };
+  const stores: [Recorded['store'], PendingRow[]][] = [
+    ['org', (await client.query<PendingRow>(readExportPending(limit))).rows],
+    ['table', (await client.query<PendingRow>(readTableExportPending(limit))).rows],
+  ];
+  const pending: (Recorded & { exportedTo: Record<string, string | null> })[] = [];
+  for (const [store, rows] of stores) {
+    for (const row of rows) {
+      const checkpoint = storedCheckpoint(row.body, row.signature, store);
+      if (checkpoint) {
+        pending.push({ store, id: row.id, checkpoint, exportedTo: row.exported_to });
+        continue;
+      }
+      // Not a checkpoint this signer wrote (the table was edited): never export it, and stop retrying it.
+      const table = store === 'org' ? 'audit_chain_checkpoints' : 'audit_chain_table_checkpoints';
+      for (const sink of Object.keys(row.exported_to).filter((name) => row.exported_to[name] === null)) {
+        await client.query(markQuery(store, [row.id], sink, 'refused: not a well-formed signed checkpoint'));
+        result.failures.push(new SinkError(sink, 0, `${table} id ${row.id} is not a well-formed signed checkpoint: not exported`));
+      }
     }
   }
   for (const sink of sinks) {
     const mine = pending.filter((row) => sink.name in row.exportedTo && row.exportedTo[sink.name] === null);
     if (mine.length === 0) continue;
     const before = result.failures.length;
-    await exportTo(client, [sink], mine.map((row) => row.checkpoint), mine.map((row) => row.id), result);
+    await exportTo(client, [sink], mine, result);
     if (result.failures.length > before) failed.add(sink.name);
   }
   return failed;
 }
 
-function storedCheckpoint(body: unknown, signature: string): SignedCheckpoint | null {
-  const line = storedCheckpointLine(body, signature);
+/** The row's signed line when it is well formed and of its table's version (1 in audit_chain_checkpoints, 2 in audit_chain_table_checkpoints). */
+function storedCheckpoint(body: unknown, signature: string, store: Recorded['store']): AnySignedCheckpoint | null {
+  const line = storedCheckpointLine(body, signature) as AnySignedCheckpoint;
   try {
-    checkpointLine(line as SignedCheckpoint);
-    return line as SignedCheckpoint;
+    checkpointLine(line);
+    return (line.v === 2) === (store === 'table') ? line : null;
   } catch {
     return null;
   }
 }
 
-async function exportTo(client: pg.PoolClient, sinks: readonly CheckpointSink[], checkpoints: readonly SignedCheckpoint[], ids: readonly string[], result: CheckpointRoundResult): Promise<void> {
+async function exportTo(client: pg.PoolClient, sinks: readonly CheckpointSink[], recorded: readonly Recorded[], result: CheckpointRoundResult): Promise<void> {
   for (const sink of sinks) {
-    let written = checkpoints.length;
+    let written = recorded.length;
     try {
-      await sink.write(checkpoints);
+      await sink.write(recorded.map((entry) => entry.checkpoint));
     } catch (error) {
       const failure = error instanceof SinkError ? error : new SinkError(sink.name, 0, `${sink.name} sink ${sink.target}: ${(error as Error).message}`, { cause: error });
       written = failure.written;
       result.failures.push(failure);
     }
     if (written > 0) {
-      await client.query(markExported(ids.slice(0, written), sink.name, new Date().toISOString()));
+      const taken = recorded.slice(0, written);
+      const at = new Date().toISOString();
+      for (const store of ['org', 'table'] as const) {
+        const ids = taken.filter((entry) => entry.store === store).map((entry) => entry.id);
+        if (ids.length > 0) await client.query(markQuery(store, ids, sink.name, at));
+      }
       result.exported[sink.name] = (result.exported[sink.name] ?? 0) + written;
     }
   }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { checkpointLine, signCheckpoint, type SignedCheckpoint } from '@audit-chain/chain';
+import { checkpointLine, signCheckpoint, signTableCheckpoint, type SignedCheckpoint } from '@audit-chain/chain';
 import { DirectoryCheckpointSink, listCheckpointFiles, readCheckpointLines } from './directory-sink.ts';
 import { generateSigningKeyPair, loadSigningKey } from './keys.ts';
 import { SinkError } from './sinks.ts';
@@ -56,6 +56,43 @@ describe('directory sink', () => {
       'checkpoints-2026-04-01.jsonl:2 {"chain_seq":"2","check',
       `checkpoints-2026-04-01.jsonl:3 ${checkpointLine(third)}`,
     ]);
+  });
+});
+
+describe('checkpoints of attached chains', () => {
+  const attached = (seq: number) =>
+    signTableCheckpoint({ schema: 'public', table: 'events', chain_key: 't1', chain_seq: String(seq), sealed_count: String(seq), checksum: 'd'.repeat(64), signed_at: '2026-06-01T00:00:00.000Z' }, signer);
+
+  test('the directory sink appends them to the same checkpoints-<day>.jsonl, one line each, beside version 1 lines', async () => {
+    const path = join(dir, 'attached');
+    const sink = new DirectoryCheckpointSink(path);
+    const [a, b] = await Promise.all([attached(4), attached(9)]);
+    const v1 = await checkpoint(1, '2026-06-01T00:00:00.000Z');
+    await sink.write([a]);
+    await sink.write([v1, b]);
+    expect(readFileSync(join(path, 'checkpoints-2026-06-01.jsonl'), 'utf8')).toBe(`${checkpointLine(a)}\n${checkpointLine(v1)}\n${checkpointLine(b)}\n`);
+    expect(await listCheckpointFiles(path)).toEqual(['checkpoints-2026-06-01.jsonl']);
+  });
+
+  test('the webhook sink posts the attached line', async () => {
+    const received: string[] = [];
+    const http: Server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        received.push(body);
+        response.statusCode = 204;
+        response.end();
+      });
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    try {
+      const checkpointOfChain = await attached(5);
+      await new WebhookCheckpointSink({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/` }).write([checkpointOfChain]);
+      expect(received).toEqual([checkpointLine(checkpointOfChain)]);
+    } finally {
+      await new Promise((resolve) => http.close(() => resolve(undefined)));
+    }
   });
 });
 

@@ -68,7 +68,7 @@ export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Pr
   };
 
   // 1. Checkpoints, before anything they are compared with.
-  let evidence: CheckpointEvidence = { trusted: new Map(), breaks: [], sources: [], warnings: [] };
+  let evidence: CheckpointEvidence = { trusted: new Map(), tables: new Map(), breaks: [], sources: [], warnings: [] };
   if (options.keyring) {
     evidence = await gatherCheckpoints(pool, options.keyring, options.checkpointSources, options.orgId);
     report.checkpoints.sources = evidence.sources;

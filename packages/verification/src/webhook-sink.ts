@@ -1,7 +1,7 @@
 // The webhook sink: POSTs each checkpoint as JSON (the same object as a line of
 // the directory sink) to a URL. Anything but a 2xx answer, a timeout or a network
 // error is a failure: the checkpoints from there on are retried next round.
-import { checkpointLine, type SignedCheckpoint } from '@audit-chain/chain';
+import { checkpointLine, type AnySignedCheckpoint } from '@audit-chain/chain';
 import { SinkError, type CheckpointSink } from './sinks.ts';
 
 export interface WebhookSinkOptions {
@@ -25,7 +25,7 @@ export class WebhookCheckpointSink implements CheckpointSink {
     this.target = shown.toString();
   }
 
-  async write(checkpoints: readonly SignedCheckpoint[]): Promise<void> {
+  async write(checkpoints: readonly AnySignedCheckpoint[]): Promise<void> {
     let written = 0;
     for (const checkpoint of checkpoints) {
       let response: Response;

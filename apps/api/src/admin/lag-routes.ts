@@ -3,7 +3,6 @@
 // GET /admin/v1/history (the sampled hour behind the admin page's chart).
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import type { Pool } from '@audit-chain/db';
-import { CitusUnsupportedError, refuseOnCitus } from '@audit-chain/citus';
 import { getChainLag, getLagOverview, getLagStatus } from '@audit-chain/lag';
 import { ApiError, validationError, type FieldProblem } from '../errors.ts';
 import type { LagHistory } from './lag-history.ts';
@@ -27,7 +26,6 @@ export function registerLagRoutes(app: FastifyInstance, options: LagRoutesOption
     const limit = query.limit(DEFAULT_OVERVIEW_LIMIT);
     const cursor = query.overviewCursor();
     query.done();
-    await refuseLagOnCitus(pool);
     return getLagOverview(pool, { limit, cursor }, { previous });
   });
 
@@ -36,7 +34,6 @@ export function registerLagRoutes(app: FastifyInstance, options: LagRoutesOption
     const orgId = parseChain(request.params.orgId, 'org_id', problems);
     if (problems.length > 0) throw validationError(problems, 'the request is invalid');
     new QueryParser(request.query).done();
-    await refuseLagOnCitus(pool);
     const detail = await getChainLag(pool, orgId);
     if (!detail) throw new ApiError(404, 'chain_not_found', `no audit rows for chain ${request.params.orgId}`);
     return detail;
@@ -51,14 +48,4 @@ export function registerLagRoutes(app: FastifyInstance, options: LagRoutesOption
     new QueryParser(request.query).done();
     return { interval_seconds: history ? history.intervalMs / 1000 : null, samples: history?.samples() ?? [] };
   });
-}
-
-/** The per-chain figures cannot be computed on Citus (packages/citus): 501 with the reason, not the planner's error. */
-async function refuseLagOnCitus(pool: Pool): Promise<void> {
-  try {
-    await refuseOnCitus(pool, 'lag');
-  } catch (error) {
-    if (error instanceof CitusUnsupportedError) throw new ApiError(501, 'not_supported_on_citus', error.message);
-    throw error;
-  }
 }

@@ -21,6 +21,7 @@ const STEP_TEXT: Record<AttachStep, string> = {
   columns: 'adding the chain columns and dropping the hashing trigger (a moment\'s lock)',
   number: 'numbering existing rows in the chosen order',
   identity: 'making chain_seq an identity column (a moment\'s lock)',
+  index: 'building a BRIN index on chain_seq (concurrently: inserts go on)',
   grants: 'granting the sealer role',
   attached: 'recording the covered columns',
 };

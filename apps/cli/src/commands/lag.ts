@@ -2,7 +2,6 @@
 // table, or one chain with --org; --json prints exactly what the admin API
 // (GET /admin/v1/lag, /admin/v1/lag/:orgId) returns for the same page.
 import { InvalidArgumentError } from 'commander';
-import { refuseOnCitus } from '@audit-chain/citus';
 import { createPool } from '@audit-chain/db';
 import {
   MAX_PAGE,
@@ -78,7 +77,6 @@ command could not run or --org names a chain without rows.`,
       if (options.cursor !== undefined && !cursor) throw new CliError('--cursor: not a next_cursor value printed by `audit-chain lag`');
       const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain lag', max: 2 });
       try {
-        await refuseOnCitus(pool, 'lag');
         if (options.org !== undefined) {
           const detail = await getChainLag(pool, options.org === 'system' ? null : options.org);
           if (!detail) throw new CliError(`no audit rows for chain ${options.org}`);

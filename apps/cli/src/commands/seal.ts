@@ -27,9 +27,13 @@ transactions stay pending and are listed), 1 when a chain's invariant is broken
 (that chain is halted and reported) or the command could not run.`,
     )
     .action(async (options: { waitMs: number; batchSize?: number }) => {
-      const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain seal', max: 2 });
+      // AUDIT_CHAIN_SEAL_CONCURRENCY chains at once, as the worker; each holds a connection for its
+      // transaction and one for reading its next batch ahead.
+      const concurrency = context.config().sealing.concurrency;
+      const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain seal', max: concurrency * 2 + 1 });
       try {
         const result = await sealOnce(pool, {
+          concurrency,
           batchSize: options.batchSize ?? context.config().sealing.batchSize,
           waitMs: options.waitMs,
           pollMs: 50,
@@ -56,6 +60,8 @@ transactions stay pending and are listed), 1 when a chain's invariant is broken
         if (result.broken.length > 0) throw new Error(`${result.broken.length} chain(s) halted on a broken invariant`);
         const drifted = attached.filter((table) => table.status === 'drifted');
         if (drifted.length > 0) throw new Error(`${drifted.length} attached table(s) not sealed: their columns changed (see above)`);
+        const unsupported = attached.filter((table) => table.status === 'unsupported');
+        if (unsupported.length > 0) throw new Error(`${unsupported.length} attached table(s) not sealed: distributed by Citus (see above)`);
       } finally {
         await pool.end();
       }

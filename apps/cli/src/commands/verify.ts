@@ -37,6 +37,7 @@ export function usageErrorsExit2(error: CommanderError): never {
 
 interface VerifyOptions {
   org?: string;
+  table?: string;
   all?: boolean;
   fromCheckpoint?: boolean;
   json?: boolean;
@@ -52,8 +53,9 @@ export const registerVerify: RegisterCommand = (program, context) => {
   program
     .command('verify')
     .description('verify chains: every sealed row\'s links and content, the chain state, and the signed checkpoints')
-    .addOption(new Option('--org <id>', 'verify one chain: an organization id, or "system" for rows without one').argParser(parseChain).conflicts('all'))
-    .option('--all', 'verify every chain (the default)')
+    .addOption(new Option('--org <id>', 'verify one chain of audit_logs: an organization id, or "system" for rows without one').argParser(parseChain).conflicts(['all', 'table']))
+    .addOption(new Option('--table <name>', 'verify the chains of one attached table only ("schema.table" or the table\'s name)').conflicts('all'))
+    .option('--all', 'verify every chain of every chained table (the default)')
     .option('--from-checkpoint', 'start each chain after its latest trusted checkpoint instead of its first row')
     .option('--json', 'print the report as one JSON object on stdout (no progress bar)')
     .option('--keyring <file>', 'JSON keyring of the public keys that may sign checkpoints (default: AUDIT_CHAIN_KEYRING_FILE)')
@@ -66,34 +68,43 @@ export const registerVerify: RegisterCommand = (program, context) => {
     .addHelpText(
       'after',
       `
-Checkpoints are read from the exported directory and from the database's copy;
-each is trusted only if its signature verifies under the keyring. Without a
-keyring only links, content and the chain state are checked (a warning says so).
+Checkpoints are read from the exported directory and from the database's copies
+(audit_chain_checkpoints for audit_logs, audit_chain_table_checkpoints for
+attached tables); each is trusted only if its signature verifies under the
+keyring. Without a keyring only links, content and the chain state are checked
+(a warning says so).
 
 Exit status: 0 no breaks, 1 breaks found (listed), 2 could not run.`,
     )
     .action(async (options: VerifyOptions) => {
-      let report: RecordedRunReport;
+      let report: RecordedRunReport | null = null;
       let attached: AttachedVerifyReport | null = null;
       try {
-        report = await verify(context, options);
+        // audit_logs' chains, unless one attached table was asked for.
+        if (options.table === undefined) report = await verify(context, options);
         // Attached tables' chains (format v2), unless one audit_logs chain was asked for.
-        if (options.org === undefined) attached = await verifyAttached(context, options.jobs);
+        if (options.org === undefined) attached = await verifyAttached(context, options);
       } catch (error) {
         throw new ExitCodeError(2, error);
       }
-      for (const warning of report.warnings) context.warn(warning);
-      if (options.json) context.out(JSON.stringify({ ...reportJson(report), attached }, null, 2));
-      else for (const line of [...describeReport(report), ...describeAttached(attached)]) context.out(line);
-      const breaks = report.breakCount + (attached?.breaks.length ?? 0);
+      for (const warning of [...(report?.warnings ?? []), ...(attached?.warnings ?? [])]) context.warn(warning);
+      if (options.json) context.out(JSON.stringify({ ...(report ? reportJson(report) : { ok: attached!.ok, scope: options.table }), attached }, null, 2));
+      else for (const line of [...(report ? describeReport(report) : []), ...describeAttached(attached)]) context.out(line);
+      const breaks = (report?.breakCount ?? 0) + (attached?.breaks.length ?? 0);
       if (breaks > 0) throw new CliError(`verification found ${breaks} break${breaks === 1 ? '' : 's'}`, { exitCode: 1 });
     });
 };
 
-async function verifyAttached(context: CliContext, threads: number): Promise<AttachedVerifyReport> {
+async function verifyAttached(context: CliContext, options: VerifyOptions): Promise<AttachedVerifyReport> {
+  const config = context.config();
+  const keyring = keyringFromConfig(config, options.keyring);
+  const checkpointSources = checkpointSourcesFromConfig(config, { dir: options.checkpoints, table: options.dbCheckpoints });
   const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain verify', max: 2 });
   try {
-    return await verifyAttachedTables(pool, { threads });
+    const report = await verifyAttachedTables(pool, { table: options.table, keyring, checkpointSources, reportUnclaimed: options.table !== undefined, threads: options.jobs });
+    // The audit_logs run already said so when it ran.
+    if (options.table === undefined) report.warnings = report.warnings.filter((warning) => !warning.startsWith('no keyring') && !warning.startsWith('no checkpoint directory'));
+    return report;
   } finally {
     await pool.end();
   }
@@ -101,8 +112,13 @@ async function verifyAttached(context: CliContext, threads: number): Promise<Att
 
 function describeAttached(report: AttachedVerifyReport | null): string[] {
   if (!report) return [];
+  const sources = report.checkpoints.sources.map((source) => `${source.source}: ${source.read} read, ${source.trusted} trusted, ${source.rejected} rejected`);
   return [
-    ...report.chains.map((chain) => `${chain.chain}: ${chain.rows} rows, ${chain.sealed} sealed, ${chain.pending} pending`),
+    ...(report.checkpoints.checked ? [`attached tables: ${report.checkpoints.trusted} trusted checkpoint(s)${sources.length ? ` (${sources.join('; ')})` : ''}`] : []),
+    ...report.chains.map(
+      (chain) =>
+        `${chain.chain}: ${chain.rows} rows, ${chain.sealed} sealed, ${chain.pending} pending${chain.redacted ? `, ${chain.redacted} redacted` : ''}${chain.cutSeq ? `, from the retention cut at chain_seq ${chain.cutSeq}` : ''}`,
+    ),
     ...report.breaks.map((found) => `break ${found.kind} in ${found.chain}${found.chainSeq ? ` at chain_seq ${found.chainSeq}` : ''}: ${found.message}`),
   ];
 }

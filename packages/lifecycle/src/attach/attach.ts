@@ -6,9 +6,15 @@
 //             (live inserts go on: they already have theirs);
 //   identity  (a moment's lock) make chain_seq NOT NULL and an identity column
 //             continuing the sequence, so writers need no new privilege;
+//   index     a BRIN index on chain_seq, built CONCURRENTLY (live inserts go
+//             on): the sealer reads a chain's pending rows as a chain_seq
+//             range above its watermark, retention and redaction find rows by
+//             chain_seq (seq-index.ts says why BRIN);
 //   grants    the sealer role: SELECT, UPDATE of the chain columns, and, under
-//             row-level security, policies of its own; the product's grants
-//             and policies are not touched;
+//             row-level security, policies of its own; the signer role: SELECT
+//             of chain_seq, checksum and chain key (it checks the row at a
+//             head before signing it); the product's grants and policies are
+//             not touched;
 //   attached  the covered column set recorded as revision 1 of the chain's history.
 import type pg from 'pg';
 import { TABLE_COLUMNS_SQL, UnsupportedColumnTypeError, assertCoverable, type TableColumn } from '@audit-chain/chain';
@@ -17,10 +23,11 @@ import { chainColumnsOf, columnDrift, listChainedTables } from '@audit-chain/sea
 import { LifecycleError } from '../errors.ts';
 import { quoteIdent, roleName } from '../roles.ts';
 import { inspectTable, quoteQualified } from './inspect.ts';
+import { createSeqIndex } from './seq-index.ts';
 import { LIVE_SEQ_START, describePlan, identitySequenceName, planAttach, type AttachOptions, type AttachPlan } from './plan.ts';
 
-export type AttachStep = 'columns' | 'number' | 'identity' | 'grants' | 'attached';
-const STEPS: AttachStep[] = ['columns', 'number', 'identity', 'grants', 'attached'];
+export type AttachStep = 'columns' | 'number' | 'identity' | 'index' | 'grants' | 'attached';
+const STEPS: AttachStep[] = ['columns', 'number', 'identity', 'index', 'grants', 'attached'];
 
 export interface AttachRunOptions extends AttachOptions {
   dryRun?: boolean;
@@ -62,6 +69,7 @@ export async function attachTable(pool: pg.Pool, options: AttachRunOptions): Pro
   }
 
   const inspection = await inspectTable(pool, options.table);
+  if (inspection.citus !== null) throw new LifecycleError(citusRefusal(`${inspection.schema}.${inspection.table}`, inspection.citus));
   const plan = await planAttach(pool, inspection, options);
   const lines = describePlan(plan);
   if (options.dryRun) return { plan, lines, tableId: null, resumed: false, done: false };
@@ -69,6 +77,24 @@ export async function attachTable(pool: pg.Pool, options: AttachRunOptions): Pro
   const tableId = await record(pool, plan);
   await runSteps(pool, tableId, plan, 'columns', options);
   return { plan, lines, tableId, resumed: false, done: true };
+}
+
+/**
+ * attach on a table Citus manages is refused before anything changes: found by
+ * trying it on the Citus test cluster (test/citus/attach.test.ts), numbering
+ * the existing rows is an UPDATE joined on ctid across shards, which Citus
+ * refuses ("cannot perform distributed planning for the given modification");
+ * and the attached table's safe horizon (packages/sealing/src/attached-tables.ts)
+ * reads the coordinator's RowExclusiveLock holders only, not the transactions
+ * left prepared on a worker, which the horizon of audit_logs lists on Citus.
+ */
+export function citusRefusal(table: string, kind: string): string {
+  return (
+    `attach refused, nothing changed: ${table} is ${kind.startsWith('a ') ? kind : `a Citus table ${kind}`}, and attach supports plain tables only ` +
+    `(numbering its rows is an UPDATE Citus cannot plan across shards, and an attached table's safe horizon does not list the writers prepared on the workers): ` +
+    `write these events to audit_chain.audit_logs, which audit-chain distributes and seals on Citus, or attach the table while it is a plain table on the coordinator ` +
+    `(undistribute_table('${table.replaceAll("'", "''")}')) and keep it there`
+  );
 }
 
 function differences(plan: AttachPlan, options: AttachOptions): string[] {
@@ -115,6 +141,10 @@ async function runSteps(pool: pg.Pool, tableId: number, plan: AttachPlan, from: 
     if (step === 'columns') await addColumns(pool, tableId, plan, options);
     if (step === 'number') await numberExistingRows(pool, tableId, plan, options);
     if (step === 'identity') await makeIdentity(pool, tableId, plan, options);
+    if (step === 'index') {
+      await createSeqIndex(pool, tableId, plan.schema, plan.table, plan.chainColumns.seq);
+      await setStep(pool, tableId, 'grants');
+    }
     if (step === 'grants') await grantSealer(pool, tableId, plan);
     if (step === 'attached') await finish(pool, tableId, plan);
   }
@@ -201,7 +231,7 @@ async function makeIdentity(pool: pg.Pool, tableId: number, plan: AttachPlan, op
       `alter table ${table} alter column ${seq} add generated always as identity (sequence name ${identitySequenceName(plan.schema, plan.table)} start with ${last.rows[0]!.next} cache 1)`,
     );
     await client.query(`drop sequence ${liveSequence(tableId)}`);
-    await setStep(client, tableId, 'grants');
+    await setStep(client, tableId, 'index');
   });
 }
 
@@ -211,7 +241,10 @@ async function grantSealer(pool: pg.Pool, tableId: number, plan: AttachPlan): Pr
   await withTransaction(pool, async (client) => {
     const sealer = quoteIdent(await roleName(client, 'sealer'));
     const admin = quoteIdent(await roleName(client, 'admin'));
-    await client.query(`grant usage on schema ${quoteIdent(plan.schema)} to ${sealer}, ${admin}`);
+    const signer = quoteIdent(await roleName(client, 'signer'));
+    await client.query(`grant usage on schema ${quoteIdent(plan.schema)} to ${sealer}, ${admin}, ${signer}`);
+    const signerReads = [c.seq, c.checksum, ...(plan.chainKey === null ? [] : [plan.chainKey])];
+    await client.query(`grant select (${signerReads.map(quoteIdent).join(', ')}) on ${table} to ${signer}`);
     await client.query(`grant select on ${table} to ${sealer}, ${admin}`);
     await client.query(`grant update (${[c.prev, c.checksum, c.version, c.piiDigest, c.piiSalt].map(quoteIdent).join(', ')}) on ${table} to ${sealer}`);
     await client.query(`grant select on sequence ${identitySequenceName(plan.schema, plan.table)} to ${sealer}, ${admin}`);
@@ -220,9 +253,11 @@ async function grantSealer(pool: pg.Pool, tableId: number, plan: AttachPlan): Pr
       await client.query(`drop policy if exists audit_chain_sealer_read on ${table}`);
       await client.query(`drop policy if exists audit_chain_sealer_seal on ${table}`);
       await client.query(`drop policy if exists audit_chain_admin_read on ${table}`);
+      await client.query(`drop policy if exists audit_chain_signer_read on ${table}`);
       await client.query(`create policy audit_chain_sealer_read on ${table} for select to ${sealer} using (true)`);
       await client.query(`create policy audit_chain_sealer_seal on ${table} for update to ${sealer} using (true) with check (true)`);
       await client.query(`create policy audit_chain_admin_read on ${table} for select to ${admin} using (true)`);
+      await client.query(`create policy audit_chain_signer_read on ${table} for select to ${signer} using (true)`);
     }
     await setStep(client, tableId, 'attached');
   });
@@ -253,7 +288,9 @@ export async function refreshAttachedTable(pool: pg.Pool, options: { table: stri
   const table = (await listChainedTables(pool)).find((candidate) => candidate.id === registered.id);
   if (!table) throw new LifecycleError(`--refresh: ${options.table} is not an attached table of format v2`);
   const drift = await columnDrift(pool, table);
-  if (drift.length === 0 && !options.exclude?.length && !options.pii?.length) return { lines: [`${table.schema}.${table.table}: the columns are the confirmed set; nothing to refresh`], revision: null };
+  // Tables attached before attach built the chain_seq index get it here.
+  const indexed = options.dryRun ? [] : await createSeqIndex(pool, table.id, table.schema, table.table, table.seqColumn);
+  if (drift.length === 0 && !options.exclude?.length && !options.pii?.length) return { lines: [...indexed, `${table.schema}.${table.table}: the columns are the confirmed set; nothing to refresh`], revision: null };
   const excluded = [...table.excluded, ...(options.exclude ?? [])];
   const previous = table.revisions.at(-1)!.covered;
   const columns = (await pool.query<TableColumn>(TABLE_COLUMNS_SQL, [quoteQualified(table.schema, table.table)])).rows.filter(

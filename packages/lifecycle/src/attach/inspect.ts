@@ -46,6 +46,26 @@ export interface TableInspection {
   /** Columns whose name says they hold a hash chain of the product's own (checksum, prev_checksum, logHash, chain seed...). */
   hashColumns: string[];
   rows: number;
+  /** On a Citus coordinator, what Citus manages the table as (citusTableKind); null for a plain table. */
+  citus: string | null;
+}
+
+/**
+ * What Citus makes of a table ('distributed by org_id', 'a reference table',
+ * 'a Citus local table'), or null when it is a plain table or there is no Citus.
+ */
+export async function citusTableKind(db: Queryable, oid: number): Promise<string | null> {
+  const citus = await db.query<{ present: boolean }>("select to_regclass('pg_catalog.pg_dist_partition') is not null as present");
+  if (!citus.rows[0]?.present) return null;
+  const found = await db.query<{ partmethod: string; repmodel: string; column: string | null }>(
+    `select p.partmethod::text, p.repmodel::text, column_to_column_name(p.logicalrelid, p.partkey) as column
+       from pg_catalog.pg_dist_partition p where p.logicalrelid = $1::oid`,
+    [oid],
+  );
+  const row = found.rows[0];
+  if (!row) return null;
+  if (row.partmethod !== 'n') return `distributed by ${row.column ?? 'its distribution column'}`;
+  return row.repmodel === 't' ? 'a reference table' : 'a Citus local table';
 }
 
 /** A name that says "hash chain": checksum, prev_checksum, previousLogHash, logHash, chainSeed, hash_seed, digest... */
@@ -123,6 +143,7 @@ export async function inspectTable(db: Queryable, name: string): Promise<TableIn
     grants: [relation.acl ?? '', ...columns.rows.map((column) => `${column.name}:${column.acl ?? ''}`)].join('\n'),
     hashColumns: hashColumnNames,
     rows: Number(count.rows[0]!.n),
+    citus: await citusTableKind(db, relation.oid),
   };
 }
 

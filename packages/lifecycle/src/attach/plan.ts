@@ -177,7 +177,7 @@ export function describePlan(plan: AttachPlan): string[] {
   const lines = [
     `table ${plan.schema}.${plan.table}: ${plan.rows} rows, ${plan.chainKey ? `${plan.chains} chains by ${plan.chainKey}` : 'one chain for the whole table'}`,
     `chain existing rows in order of (${plan.orderBy.join(', ')}), as chain_seq 1..${plan.rows}; new rows from ${LIVE_SEQ_START + 1n} on`,
-    `add columns ${Object.values(plan.chainColumns).join(', ')} (no rewrite; ${plan.chainColumns.seq} becomes an identity column once numbered)`,
+    `add columns ${Object.values(plan.chainColumns).join(', ')} (no rewrite; ${plan.chainColumns.seq} becomes an identity column once numbered, with a BRIN index built concurrently)`,
     `cover ${plan.covered.length} columns: ${plan.covered.map((column) => `${column.name} ${column.type}${column.personal ? ' (personal)' : ''}`).join(', ')}`,
     plan.excluded.length ? `exclude ${plan.excluded.join(', ')}` : 'exclude nothing',
   ];

@@ -17,7 +17,7 @@
 // retention run never holds the sealing horizon back for long, and a run that
 // stops half-way leaves every chain at a checkpointed start.
 import type pg from 'pg';
-import { signCheckpoint, type CheckpointPublicKey, type CheckpointSigner, type SignedCheckpoint } from '@audit-chain/chain';
+import { signCheckpoint, type CheckpointPublicKey, type CheckpointSigner, type AnySignedCheckpoint, type SignedCheckpoint } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
 import { LifecycleError } from '../errors.ts';
 import { actAs } from '../roles.ts';
@@ -30,7 +30,8 @@ import { assertSignedCheckpoint } from './signed-cut.ts';
 export interface RetentionSink {
   readonly name: string;
   readonly target: string;
-  write(checkpoints: readonly SignedCheckpoint[]): Promise<void>;
+  /** audit_logs' checkpoints (version 1) and, for retain --table, attached tables' chains' (version 2). */
+  write(checkpoints: readonly AnySignedCheckpoint[]): Promise<void>;
 }
 
 export interface RetainOptions {
