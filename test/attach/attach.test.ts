@@ -452,9 +452,13 @@ describe('product 2: cuid2 text ids, camelCase, 35 columns with jsonb snapshots,
     expect(clean.breaks).toEqual([]);
     const status = await runCli(['status', '--window', '0']);
     expect(status.code).toBe(0);
-    expect(status.stdout).toMatch(/attached tables:\n/);
-    expect(status.stdout).toMatch(/ {2}public\.AuditLog chain \(all rows\): attached, watermark \d+, 0 pending/);
-    expect(status.stdout).toContain(`public.audit_logs chain ${TENANTS[0]}: attached`);
+    // Every chained table in status, every chain in lag, each named with its table.
+    expect(status.stdout).toMatch(/^tables:\n {2}audit_chain\.audit_logs: /m);
+    expect(status.stdout).toMatch(/ {2}public\.AuditLog: 0 pending \(0 held\) in 0 of 1 chains; \d+ sealed; caught up/);
+    expect(status.stdout).toMatch(/ {2}public\.audit_logs: 0 pending \(0 held\) in 0 of \d+ chains; \d+ sealed; caught up/);
+    const lag = await runCli(['lag', '--limit', '500']);
+    expect(lag.stdout).toMatch(/^public\.AuditLog\s+all\s+0\s+0\s/m);
+    expect(lag.stdout).toMatch(new RegExp(`^public\\.audit_logs\\s+${TENANTS[0]}\\s+0\\s+0\\s`, 'm'));
     const chain = clean.chains.find((found) => found.chain === 'public.AuditLog chain (all rows)')!;
     expect(chain.pending).toBe(0);
     expect(chain.sealed).toBe(chain.rows);

@@ -47,6 +47,8 @@ export interface PgbenchRun {
   clients: number;
   threads: number;
   seconds: number;
+  /** pgbench's --protocol: prepared (the default here) or simple (every statement parsed anew, as many drivers send it). */
+  protocol?: 'prepared' | 'simple';
 }
 
 export interface PgbenchResult {
@@ -59,7 +61,7 @@ export interface PgbenchResult {
 export async function runPgbench(options: PgbenchRun): Promise<PgbenchResult> {
   const args = [
     '--no-vacuum',
-    '--protocol=prepared',
+    `--protocol=${options.protocol ?? 'prepared'}`,
     `--client=${options.clients}`,
     `--jobs=${options.threads}`,
     `--time=${options.seconds}`,

@@ -1,4 +1,4 @@
-// Erasure on an attached table (audit-chain redact --table, drizzle/0024)
+// Erasure on an attached table (audit-chain redact --table, drizzle/0051)
 // against a real PostgreSQL, on fixture product 1 attached with actor_id and
 // ip_address as personal columns: the redactor role erases a sealed row's
 // personal columns and salt through audit_chain_redact_attached(); the digest,

@@ -1,4 +1,4 @@
-// Retention on attached tables (audit-chain retain --table, drizzle/0025)
+// Retention on attached tables (audit-chain retain --table, drizzle/0052)
 // against a real PostgreSQL, with a fixed clock: old rows leave each chain of
 // fixture product 1 as a prefix by the product's own created_at (a timestamp
 // without time zone, read as UTC), after a signed checkpoint of the attached

@@ -13,6 +13,7 @@ import { PgBoss } from 'pg-boss';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { loadConfig, type Config } from '@audit-chain/config';
+import { attachTable } from '@audit-chain/lifecycle';
 import { generateSigningKeyPair, writeSigningKeyPair } from '@audit-chain/verification';
 import { insertRows, newOrgId, waitFor } from '../../../test/support/audit-rows.ts';
 import { createTestDatabase } from '../../../test/support/database.ts';
@@ -163,5 +164,30 @@ describe('scheduled verification', () => {
     expect(run).toEqual({ scope: null, status: 'clean', chains_checked: chains, breaks_found: 0 });
     const status = await db.pool.query('select count(*)::int as n from audit_chain_verify_status where org_id is null');
     expect(status.rows[0].n).toBe(1);
+  });
+
+  test('a scheduled run also verifies attached tables: a rewritten row of one is logged as a break, naming the table and the chain', async () => {
+    await db.pool.query(`create table public.activity (id bigint generated always as identity primary key, tenant text not null, what text not null);
+      insert into public.activity (tenant, what) values ('t1', 'a'), ('t2', 'b'), ('t1', 'c')`);
+    await attachTable(db.pool, { table: 'public.activity', orgColumn: 'tenant', orderBy: ['id'], lockTimeoutMs: 2000 });
+    const { logger, lines } = capture();
+    await start({ AUDIT_CHAIN_KEYRING_FILE: key.keyringFile, AUDIT_CHAIN_VERIFY_CRON: '17 4 * * *' }, logger);
+    await waitFor('the attached rows sealed', async () => {
+      const left = await db.pool.query('select count(*)::int as n from public.activity where audit_chain_checksum is null');
+      return left.rows[0].n === 0;
+    });
+    await db.pool.query("update public.activity set what = 'rewritten' where what = 'c'");
+    const boss = new PgBoss({ connectionString: db.url, schema: 'audit_chain_boss', max: 1 });
+    await boss.start();
+    try {
+      await boss.send(VERIFY_QUEUE, {});
+    } finally {
+      await boss.stop({ graceful: false });
+    }
+    await waitFor('the attached tables verified', async () => lines.some((line) => line.msg.startsWith('scheduled verification of attached tables')), 30_000);
+    const found = lines.find((line) => line.msg === 'scheduled verification of attached tables FOUND BREAKS') as unknown as { breaks: number; first: { chain: string; kind: string }[] } | undefined;
+    expect(found).toBeDefined();
+    expect(found!.breaks).toBe(1);
+    expect(found!.first).toEqual([expect.objectContaining({ chain: 'public.activity chain t1', kind: 'content_changed' })]);
   });
 });

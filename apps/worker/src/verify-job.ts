@@ -1,13 +1,14 @@
 // Scheduled verification: a pg-boss cron schedule (AUDIT_CHAIN_VERIFY_CRON,
 // UTC, daily by default) queues a job that verifies every chain, the system
 // chain included, and records the run and each chain's result for the admin
-// views. The queue is `singleton`: however many replicas run, one verification
+// views; then every chain of every attached table (logged; the recorded run is
+// audit_logs' chains, whose records are per organization). The queue is `singleton`: however many replicas run, one verification
 // at a time. The keyring is read at every run, so rotating keys needs no restart.
 import type { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Config } from '@audit-chain/config';
 import { createPool } from '@audit-chain/db';
-import { breakRecord, checkpointSourcesFromConfig, keyringFromConfig, runVerification, VerificationRecord } from '@audit-chain/verification';
+import { breakRecord, checkpointSourcesFromConfig, keyringFromConfig, runVerification, verifyAttachedTables, VerificationRecord } from '@audit-chain/verification';
 
 export const VERIFY_QUEUE = 'audit-chain-verify';
 
@@ -75,6 +76,17 @@ export async function startVerifySchedule(boss: PgBoss, options: VerifyScheduleO
       const summary = { verificationId: report.verificationId, chains: report.totals.chains, rows: report.totals.rows, sealed: report.totals.sealed, ms: Date.now() - started };
       if (report.ok) logger.info(summary, 'scheduled verification: no breaks');
       else logger.error({ ...summary, breaks: report.breakCount, byKind: report.breaksByKind, first: report.breaks.slice(0, 5).map(breakRecord) }, 'scheduled verification FOUND BREAKS');
+      if (signal.aborted) return;
+      // Attached tables' chains, against their signed checkpoints (docs/chain-format.md section 12).
+      const attachedStarted = Date.now();
+      const attached = await verifyAttachedTables(pool, { keyring, checkpointSources: checkpointSourcesFromConfig(config) });
+      for (const warning of attached.warnings) logger.warn(`scheduled verification of attached tables: ${warning}`);
+      const attachedSummary = { chains: attached.chains.length, rows: attached.chains.reduce((sum, chain) => sum + chain.rows, 0), ms: Date.now() - attachedStarted };
+      if (attached.ok) {
+        if (attached.chains.length > 0) logger.info(attachedSummary, 'scheduled verification of attached tables: no breaks');
+      } else {
+        logger.error({ ...attachedSummary, breaks: attached.breaks.length, first: attached.breaks.slice(0, 5) }, 'scheduled verification of attached tables FOUND BREAKS');
+      }
     } catch (error) {
       options.onError?.(error);
       logger.error({ err: error }, 'scheduled verification failed');

@@ -118,7 +118,10 @@ export const auditChainState = pgTable(
 /**
  * What the discovery stage has counted per chain, up to the global
  * discovered_seq. Kept apart from audit_chain_state so that counting never waits
- * on a chain that is being sealed.
+ * on a chain that is being sealed (only, at most, on the end of a seal's
+ * transaction: the sealer copies its sealed count here just before it moves the
+ * watermark, so the lag views order chains by pending rows from one index;
+ * migration 0055).
  */
 export const auditChainDiscovery = pgTable(
   'audit_chain_discovery',
@@ -130,6 +133,10 @@ export const auditChainDiscovery = pgTable(
     seenCount: bigint('seen_count', { mode: 'number' }).notNull().default(0),
     firstSeenAt: timestamp('first_seen_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    /** audit_chain_state.sealed_count, copied by the sealer in the transaction that moves the watermark. */
+    sealedCount: bigint('sealed_count', { mode: 'number' }).notNull().default(0),
+    /** audit_chain_state.last_sealed_at, copied with it. */
+    lastSealedAt: timestamp('last_sealed_at', { withTimezone: true }),
   },
   (t) => [unique('audit_chain_discovery_org_unique').on(t.orgId).nullsNotDistinct()],
 );

@@ -1,8 +1,12 @@
-// SQL of the per-chain lag figures. The chain tables (audit_chain_state,
-// audit_chain_discovery: one row per chain) are read whole for sorting and
-// totals; audit_logs is only ever touched by index probes: one per chain shown
-// (the first row above its watermark, through (org_id, chain_seq)) and one
-// bounded range above the discovered position (through the BRIN on chain_seq).
+// SQL of the per-chain lag figures of audit_logs. A page never reads the chain
+// tables (audit_chain_state, audit_chain_discovery: one row per chain) whole:
+// the chains that need attention (halted, broken) and those with held rows are
+// few and listed by key, and the others come in order from one index of
+// discovery (most pending, then waiting longest: migration 0047) until the page
+// is full. Totals are single-table aggregates. audit_logs is only ever touched
+// by index probes: one per chain shown (the first row above its watermark,
+// through (org_id, chain_seq)) and one bounded range above the discovered
+// position (through the BRIN on chain_seq).
 import type { OverviewCursor } from './cursor.ts';
 import { ageSeconds, chainKey, iso, lateralByOrg, NIL_UUID, orgMatch, type Query } from './sql.ts';
 
@@ -16,6 +20,8 @@ import { ageSeconds, chainKey, iso, lateralByOrg, NIL_UUID, orgMatch, type Query
 export interface ChainInputs {
   held: [keys: string[], rows: string[], firstAt: string[]];
   broken: string[];
+  /** When set, only these chain keys are read from the chain state (a page's candidates). */
+  only?: string[];
 }
 
 export const NO_CHAIN_INPUTS: ChainInputs = { held: [[], [], []], broken: [] };
@@ -32,17 +38,26 @@ export const NO_CHAIN_INPUTS: ChainInputs = { held: [[], [], []], broken: [] };
  * it for every chain would take one probe of audit_logs per chain.
  */
 function chainsCte(values: unknown[], inputs: ChainInputs, orgFilter?: string): string {
+  const filters = orgFilter ? [orgFilter] : [];
+  if (inputs.only) {
+    values.push(inputs.only);
+    filters.push(`${chainKey('s.org_id')} = any($${values.length}::uuid[])`);
+  }
   values.push(...inputs.held, inputs.broken);
   const n = values.length;
+  // Pending and waiting time from discovery's row (its copy of the sealed count
+  // and last seal, written in the sealing transaction): the same expressions as
+  // the audit_chain_discovery_lag_order index, so a page's chains read through
+  // that index sort exactly as here.
   return `known as (
     select s.org_id, s.watermark_seq, s.sealed_count, s.last_sealed_at, s.halted_at, s.halted_reason,
            coalesce(d.seen_seq, 0) as seen_seq,
-           greatest(coalesce(d.seen_count, 0) - s.sealed_count, 0) as discovered_pending,
-           coalesce(s.last_sealed_at, d.first_seen_at, s.updated_at) as since_at,
+           greatest(coalesce(d.seen_count, 0) - coalesce(d.sealed_count, s.sealed_count), 0) as discovered_pending,
+           coalesce(d.last_sealed_at, d.first_seen_at, s.last_sealed_at, s.updated_at) as since_at,
            ${chainKey('s.org_id')} as chain_key
       from audit_chain_state s
       left join audit_chain_discovery d on ${chainKey('d.org_id')} = ${chainKey('s.org_id')}
-     ${orgFilter ? `where ${orgFilter}` : ''}
+     ${filters.length ? `where ${filters.join(' and ')}` : ''}
   ),
   held as (
     select h.chain_key, h.rows, h.first_at from unnest($${n - 3}::uuid[], $${n - 2}::bigint[], $${n - 1}::timestamptz[]) as h(chain_key, rows, first_at)
@@ -67,6 +82,64 @@ function chainsCte(values: unknown[], inputs: ChainInputs, orgFilter?: string): 
   )`;
 }
 
+/** The chain keys of halted chains (through the partial index of 0047). */
+export function readHaltedChains(): Query {
+  return {
+    text: `select coalesce(array_agg(${chainKey('s.org_id')}::text), '{}') as halted
+             from audit_chain_state s where s.halted_at is not null`,
+    values: [],
+  };
+}
+
+const LAG_ORDER = ['least(d.sealed_count - d.seen_count, 0)', 'coalesce(d.last_sealed_at, d.first_seen_at)', chainKey('d.org_id')];
+
+/**
+ * Up to `limit` chains after `cursor` in the order of the index
+ * audit_chain_discovery_lag_order (most pending, waiting longest, chain key),
+ * leaving out `exclude` (the chains that need attention) and the chains with
+ * held rows in `heldRange`: the index does not know their place. A cursor in another table decides
+ * ties of pending and waiting time by the table's id (chain-order.ts).
+ */
+export function readPlainChainKeys(
+  limit: number,
+  exclude: string[],
+  cursor: OverviewCursor | undefined,
+  ownTableId: number,
+  heldRange?: { after: bigint; upTo: bigint },
+): Query {
+  const values: unknown[] = [exclude, limit];
+  // Chains with held rows (visible rows in the range read above the discovered
+  // position) are left out by an index probe per chain scanned, rather than by
+  // sending their keys: there may be tens of thousands of them.
+  let notHeld = '';
+  if (heldRange) {
+    values.push(heldRange.after.toString(), heldRange.upTo.toString());
+    const range = `a.chain_seq > $${values.length - 1}::bigint and a.chain_seq <= $${values.length}::bigint`;
+    notHeld = `and not (case when d.org_id is null
+                             then exists (select 1 from audit_logs a where a.org_id is null and ${range})
+                             else exists (select 1 from audit_logs a where a.org_id = d.org_id and ${range}) end)`;
+  }
+  let after = '';
+  if (cursor && cursor.attention === 0) {
+    values.push((-cursor.pending).toString(), cursor.sinceMicros.toString());
+    const [p, s] = [`$${values.length - 1}::bigint`, `timestamptz 'epoch' + $${values.length}::bigint * interval '1 microsecond'`];
+    if (cursor.tableId === ownTableId) {
+      values.push(cursor.key);
+      after = `and (${LAG_ORDER.join(', ')}) > (${p}, ${s}, $${values.length}::uuid)`;
+    } else {
+      after = `and (${LAG_ORDER[0]}, ${LAG_ORDER[1]}) ${cursor.tableId < ownTableId ? '>=' : '>'} (${p}, ${s})`;
+    }
+  }
+  return {
+    text: `select ${chainKey('d.org_id')}::text as chain_key
+             from audit_chain_discovery d
+            where not (${chainKey('d.org_id')} = any($1::uuid[])) ${notHeld} ${after}
+            order by ${LAG_ORDER.join(', ')}
+            limit $2`,
+    values,
+  };
+}
+
 /** The chain keys whose latest verification found breaks (see ChainInputs). */
 export function readBrokenChains(): Query {
   return {
@@ -79,29 +152,15 @@ export function readBrokenChains(): Query {
 const ORDER = 'attention desc, pending desc, since_us asc, chain_key asc';
 const PAGE_ORDER = 'p.attention desc, p.pending desc, p.since_us asc, p.chain_key asc';
 
-/**
- * How the per-chain probes of audit_logs are made. `lateral`: in the page's
- * query (one server). `separate`: not in it (its oldest_* columns are NULL);
- * the caller probes each chain of the page on its own (readFirstPendingOfChain).
- * On Citus, where audit_logs is distributed and the chain tables are local to
- * the coordinator, a LATERAL probe from a local row into the distributed table
- * cannot be planned, and a query that reads both is planned by Citus as a
- * whole, so the local probes of the same query fail with it.
- */
-export type ProbeMode = 'lateral' | 'separate';
-
 /** The figures of the chains in `page`, with their three per-chain probes. */
-function selectChainFigures(probes: ProbeMode): string {
-  const oldest =
-    probes === 'lateral'
-      ? lateralByOrg('p.org_id', {
-          select: 'a.chain_seq, a.recorded_at',
-          table: 'audit_logs',
-          alias: 'a',
-          where: 'a.chain_seq > p.watermark_seq',
-          orderBy: 'a.chain_seq',
-        })
-      : '(select null::bigint as chain_seq, null::timestamptz as recorded_at)';
+function selectChainFigures(): string {
+  const oldest = lateralByOrg('p.org_id', {
+    select: 'a.chain_seq, a.recorded_at',
+    table: 'audit_logs',
+    alias: 'a',
+    where: 'a.chain_seq > p.watermark_seq',
+    orderBy: 'a.chain_seq',
+  });
   const checkpoint = lateralByOrg('p.org_id', {
     select: 'c.id, c.chain_seq, c.sealed_count, c.signed_at, c.key_id',
     table: 'audit_chain_checkpoints',
@@ -165,46 +224,40 @@ export interface ChainFiguresRow {
   vs_first_break: unknown;
 }
 
-/** One page of the overview, worst first, after `cursor` when given. */
-export function readChainPage(limit: number, inputs: ChainInputs, cursor?: OverviewCursor, probes: ProbeMode = 'lateral'): Query {
+/**
+ * One page of audit_logs' chains, worst first, after `cursor` when given. The
+ * cursor may stand in another table (chain-order.ts): on a tie of the first
+ * three sort keys, the table's id decides, so `afterKey` is the cursor's key
+ * in audit_logs itself, '' when the cursor's table comes before audit_logs
+ * (every tied chain follows) or '~' when it comes after (none does).
+ */
+export function readChainPage(limit: number, inputs: ChainInputs, cursor?: OverviewCursor, ownTableId = 0): Query {
   const values: unknown[] = [limit];
   const cte = chainsCte(values, inputs);
   let after = '';
   if (cursor) {
-    values.push(cursor.attention, cursor.pending.toString(), cursor.sinceMicros.toString(), cursor.chainKey);
+    const afterKey = cursor.tableId === ownTableId ? cursor.key : cursor.tableId < ownTableId ? '' : '~';
+    values.push(cursor.attention, cursor.pending.toString(), cursor.sinceMicros.toString(), afterKey);
     const [a, p, s, k] = [values.length - 3, values.length - 2, values.length - 1, values.length];
     after = `where attention < $${a}::int or (attention = $${a}::int and (pending < $${p}::bigint
-                or (pending = $${p}::bigint and (since_us > $${s}::bigint or (since_us = $${s}::bigint and chain_key > $${k}::uuid)))))`;
+                or (pending = $${p}::bigint and (since_us > $${s}::bigint or (since_us = $${s}::bigint and chain_key::text collate "C" > $${k}::text)))))`;
   }
   return {
     text: `with ${cte},
            page as materialized (select * from chains ${after} order by ${ORDER} limit $1)
-           ${selectChainFigures(probes)}`,
+           ${selectChainFigures()}`,
     values,
   };
 }
 
 /** The figures of one chain; no row when the chain has neither a state row nor held rows. */
-export function readChain(orgId: string | null, inputs: ChainInputs, probes: ProbeMode = 'lateral'): Query {
+export function readChain(orgId: string | null, inputs: ChainInputs): Query {
   const values: unknown[] = [];
   const filter = orgMatch('s.org_id', orgId, values);
   return {
     text: `with ${chainsCte(values, inputs, filter)},
            page as materialized (select * from chains)
-           ${selectChainFigures(probes)}`,
-    values,
-  };
-}
-
-/** The first row of one chain above its watermark (the probe of ProbeMode 'separate'): one index probe, one shard on Citus. */
-export function readFirstPendingOfChain(orgId: string | null, watermarkSeq: string): Query {
-  const values: unknown[] = [];
-  const match = orgMatch('a.org_id', orgId, values);
-  values.push(watermarkSeq);
-  return {
-    text: `select a.chain_seq::text as chain_seq, ${iso('a.recorded_at')} as recorded_at, ${ageSeconds('a.recorded_at')} as age
-             from audit_logs a where ${match} and a.chain_seq > $${values.length}::bigint
-            order by a.org_id, a.chain_seq limit 1`,
+           ${selectChainFigures()}`,
     values,
   };
 }
@@ -222,28 +275,32 @@ export function readFirstRowOfChain(orgId: string | null): Query {
 
 export interface ChainTotalsRow {
   chains: string;
-  chains_with_pending: string;
   chains_with_discovered_pending: string;
   pending_discovered: string;
-  held: string;
   sealed: string;
   halted: string;
 }
 
-/** Sums over the chains (the chain tables plus the held rows; audit_logs is not read). */
-export function readChainTotals(held: ChainInputs['held']): Query {
-  const values: unknown[] = [];
+/**
+ * Sums over the chains, each a single-table aggregate: the chain states
+ * (chains, sealed rows, halted) and discovery (discovered pending rows, from
+ * its copy of the sealed count). Held rows are added by the caller
+ * (readHeldChainStates). audit_logs is not read.
+ */
+export function readChainTotals(): Query {
   return {
-    text: `with ${chainsCte(values, { held, broken: [] })}
-           select count(*)::text as chains,
-                  count(*) filter (where pending > 0)::text as chains_with_pending,
-                  count(*) filter (where pending > held)::text as chains_with_discovered_pending,
-                  coalesce(sum(pending - held), 0)::text as pending_discovered,
-                  coalesce(sum(held), 0)::text as held,
-                  coalesce(sum(sealed_count), 0)::text as sealed,
-                  count(*) filter (where halted_at is not null)::text as halted
-             from chains`,
-    values,
+    text: `with s as (
+             select count(*) as chains, coalesce(sum(sealed_count), 0) as sealed, count(*) filter (where halted_at is not null) as halted
+               from audit_chain_state
+           ),
+           d as (
+             select coalesce(sum(greatest(seen_count - sealed_count, 0)), 0) as pending, count(*) filter (where seen_count > sealed_count) as with_pending
+               from audit_chain_discovery
+           )
+           select s.chains::text as chains, d.with_pending::text as chains_with_discovered_pending, d.pending::text as pending_discovered,
+                  s.sealed::text as sealed, s.halted::text as halted
+             from s, d`,
+    values: [],
   };
 }
 
@@ -268,33 +325,21 @@ export function readOldestPendingOfChains(limit: number): Query {
     orderBy: 'a.chain_seq',
   });
   return {
-    text: `with candidates as (${PENDING_CANDIDATES})
+    text: `with waiting as (
+             select d.org_id from audit_chain_discovery d
+              where d.seen_count > d.sealed_count
+              order by coalesce(d.last_sealed_at, d.first_seen_at)
+              limit $1
+           ), candidates as (
+             select s.org_id, s.watermark_seq
+               from waiting w join audit_chain_state s on ${chainKey('s.org_id')} = ${chainKey('w.org_id')}
+           )
            select c.org_id::text as org_id, o.chain_seq::text as chain_seq, ${iso('o.recorded_at')} as recorded_at,
                   ${ageSeconds('o.recorded_at')} as age
              from candidates c
              cross join lateral ${oldest} o
             order by o.recorded_at, o.chain_seq
             limit 1`,
-    values: [limit],
-  };
-}
-
-/** The `$1` chains with discovered pending rows that have waited longest. */
-const PENDING_CANDIDATES = `
-  select s.org_id, s.watermark_seq
-    from audit_chain_state s
-    join audit_chain_discovery d on ${chainKey('d.org_id')} = ${chainKey('s.org_id')}
-   where d.seen_count > s.sealed_count
-   order by coalesce(s.last_sealed_at, d.first_seen_at, s.updated_at), ${chainKey('s.org_id')}
-   limit $1`;
-
-/**
- * The candidates of readOldestPendingOfChains with their watermarks, for
- * ProbeMode 'separate': each is then probed with readFirstPendingOfChain.
- */
-export function readPendingCandidates(limit: number): Query {
-  return {
-    text: `select c.org_id::text as org_id, c.watermark_seq::text as watermark_seq from (${PENDING_CANDIDATES}) c`,
     values: [limit],
   };
 }

@@ -1,7 +1,7 @@
 // The lag views as text for a terminal: aligned tables and a one-screen
 // status. Pure functions of the JSON the API also serves, so the command line
 // and the API can never disagree on a figure, only on its layout.
-import type { ChainDetail, ChainLag, HorizonLag, LagOverview, LagStatus, LagTotals } from './types.ts';
+import type { ChainDetail, ChainLag, HorizonHolder, HorizonLag, LagOverview, LagStatus, LagTotals, TableLag } from './types.ts';
 
 /** 0.4s, 42s, 5m12s, 3h05m, 2d04h; '-' when unknown. */
 export function formatAge(seconds: number | null | undefined): string {
@@ -40,13 +40,14 @@ export function renderTable(headers: string[], rows: string[][], right: Readonly
   return [line(headers), ...rows.map(line)];
 }
 
-const CHAIN_HEADERS = ['CHAIN', 'PENDING', 'HELD', 'OLDEST PENDING', 'WATERMARK', 'HEAD', 'LAST SEAL', 'CHECKPOINT', 'VERIFIED', 'HALTED'];
+const CHAIN_HEADERS = ['TABLE', 'CHAIN', 'PENDING', 'HELD', 'OLDEST PENDING', 'WATERMARK', 'HEAD', 'LAST SEAL', 'CHECKPOINT', 'VERIFIED', 'HALTED'];
 
 function chainRow(chain: ChainLag): string[] {
   const verified = chain.last_verification
     ? `${chain.last_verification.breaks_found > 0 ? `BROKEN: ${chain.last_verification.breaks_found} breaks` : 'clean'} ${formatAge(chain.last_verification.age_seconds)} ago`
     : '-';
   return [
+    chain.table,
     chain.chain,
     formatCount(chain.pending_rows),
     formatCount(chain.held_rows),
@@ -56,12 +57,35 @@ function chainRow(chain: ChainLag): string[] {
     chain.last_seal_age_seconds === null ? '-' : `${formatAge(chain.last_seal_age_seconds)} ago`,
     chain.last_checkpoint ? `${formatAge(chain.last_checkpoint.age_seconds)} ago` : '-',
     verified,
-    chain.halted ? `HALTED: ${chain.halted.reason ?? ''}` : '',
+    chain.halted ? `HALTED: ${chain.halted.reason ?? ''}` : chain.drift ? `DRIFTED: run ${chain.drift.command}` : '',
   ];
 }
 
 export function renderChainTable(chains: ChainLag[]): string[] {
-  return renderTable(CHAIN_HEADERS, chains.map(chainRow), new Set([1, 2, 3, 4, 5, 6, 7]));
+  return renderTable(CHAIN_HEADERS, chains.map(chainRow), new Set([2, 3, 4, 5, 6, 7, 8]));
+}
+
+/** One line per chained table (its own horizon, rows, drift with the command that fixes it), then its holders. */
+export function renderTables(tables: readonly TableLag[]): string[] {
+  const lines: string[] = [];
+  for (const table of tables) {
+    const horizon = table.state === 'caught_up' ? 'caught up' : `horizon ${table.horizon_seq} of ${table.head_seq}, ${table.held_seconds > 0 ? `rows waiting ${formatAge(table.held_seconds)}` : 'no rows waiting'}: ${table.state.replace('_', ' ')}`;
+    lines.push(
+      `  ${table.table}: ${table.status === 'drifted' ? 'DRIFTED, ' : ''}${formatCount(table.pending_rows)} pending (${formatCount(table.held_rows)} held` +
+        (table.pending_unattributed > 0 ? `, ${formatCount(table.pending_unattributed)} in no chain yet` : '') +
+        `) in ${formatCount(table.chains_with_pending)} of ${formatCount(table.chains)} chains; ${formatCount(table.sealed_rows)} sealed; ${horizon}`,
+    );
+    if (table.drift) lines.push(`    ${table.drift.message}`, `    fix: ${table.drift.command}`);
+    // audit_logs' holders are listed with the horizon above.
+    if (table.format_version !== 1) for (const holder of table.holders) lines.push(`  ${holderLine(holder)}`);
+  }
+  return lines;
+}
+
+function holderLine(holder: HorizonHolder): string {
+  const who = `${holder.application_name || '?'} (${holder.user_name ?? '?'})`;
+  const query = (holder.query ?? '').replace(/\s+/g, ' ').slice(0, 80);
+  return `  held by pid ${holder.pid ?? 'prepared'} ${who}, ${holder.state ?? '?'}, transaction open ${formatAge(holder.xact_age_seconds)}: ${query}`;
 }
 
 export function renderHorizon(horizon: HorizonLag): string[] {
@@ -71,32 +95,34 @@ export function renderHorizon(horizon: HorizonLag): string[] {
         ? ' (caught up)'
         : ` (${horizon.lag_seq} behind, ${horizon.held_seconds > 0 ? `rows waiting ${formatAge(horizon.held_seconds)}` : 'no rows waiting'}: ${horizon.state.replace('_', ' ')})`),
   ];
-  for (const holder of horizon.holders) {
-    const who = `${holder.application_name || '?'} (${holder.user_name ?? '?'})`;
-    const query = (holder.query ?? '').replace(/\s+/g, ' ').slice(0, 80);
-    lines.push(
-      `  held by pid ${holder.pid ?? 'prepared'} ${who}, ${holder.state ?? '?'}, transaction open ${formatAge(holder.xact_age_seconds)}: ${query}`,
-    );
-  }
+  for (const holder of horizon.holders) lines.push(holderLine(holder));
   return lines;
 }
 
 export function renderTotals(totals: LagTotals): string[] {
   const oldest = totals.oldest_pending
-    ? `; oldest ${formatAge(totals.oldest_pending.age_seconds)}${totals.oldest_pending.exact ? '' : ' or more'} (chain ${totals.oldest_pending.chain}, #${totals.oldest_pending.chain_seq})`
+    ? `; oldest ${formatAge(totals.oldest_pending.age_seconds)}${totals.oldest_pending.exact ? '' : ' or more'} (${totals.oldest_pending.table} chain ${totals.oldest_pending.chain}, #${totals.oldest_pending.chain_seq})`
     : '';
   const rate = totals.throughput ? `; ${totals.throughput.rows_per_second} rows/s over ${formatAge(totals.throughput.window_seconds)}` : '';
   return [
     `pending ${formatCount(totals.pending_rows)} rows: ${formatCount(totals.pending_rows_discovered + totals.held_rows)} in ${formatCount(totals.chains_with_pending)} chains` +
-      ` (${formatCount(totals.held_rows)} of them held above the discovered position)` +
+      ` (${formatCount(totals.held_rows)} of them held above the discovered position or their table's horizon)` +
       (totals.pending_unattributed > 0 ? ` + ${formatCount(totals.pending_unattributed)} in no chain yet (open transactions or rolled back)` : '') +
       oldest,
-    `sealed ${formatCount(totals.sealed_rows)} rows in ${formatCount(totals.chains)} chains${rate}; ${totals.halted_chains} halted`,
+    `sealed ${formatCount(totals.sealed_rows)} rows in ${formatCount(totals.chains)} chains${rate}; ${totals.halted_chains} halted` +
+      (totals.drifted_tables > 0 ? `; ${totals.drifted_tables} table${totals.drifted_tables === 1 ? '' : 's'} DRIFTED (not sealed)` : ''),
   ];
 }
 
 export function renderOverview(overview: LagOverview): string[] {
-  const lines = [...renderHorizon(overview.horizon), ...renderTotals(overview.totals), '', ...renderChainTable(overview.chains)];
+  const lines = [
+    ...renderHorizon(overview.horizon),
+    ...renderTotals(overview.totals),
+    'tables:',
+    ...renderTables(overview.tables),
+    '',
+    ...renderChainTable(overview.chains),
+  ];
   if (overview.next_cursor) lines.push('', `more: --cursor ${overview.next_cursor}`);
   return lines;
 }
@@ -104,7 +130,7 @@ export function renderOverview(overview: LagOverview): string[] {
 export function renderChainDetail(detail: ChainDetail): string[] {
   const c = detail.chain;
   const lines = [
-    `chain           ${c.chain}`,
+    `chain           ${c.table} ${c.chain}`,
     `pending         ${formatCount(c.pending_rows)} rows (${formatCount(c.held_rows)} held above the discovered position); oldest ${c.oldest_pending ? `#${c.oldest_pending.chain_seq} recorded ${c.oldest_pending.recorded_at} (${formatAge(c.oldest_pending.age_seconds)} ago)` : '-'}`,
     `watermark/head  ${c.watermark_seq} / ${c.head_seq}; ${formatCount(c.sealed_rows)} rows sealed; last seal ${c.last_sealed_at ?? 'never'}`,
     `halted          ${c.halted ? `HALTED ${c.halted.at}: ${c.halted.reason ?? ''} (investigate: audit-chain verify --org ${c.chain}; resume: audit-chain resume --org ${c.chain})` : 'no'}`,
@@ -125,6 +151,8 @@ export function renderStatus(status: LagStatus): string[] {
     `audit-chain status at ${status.generated_at}`,
     ...renderHorizon(status.horizon),
     ...renderTotals(status.totals),
+    'tables:',
+    ...renderTables(status.tables),
     `seal latency    ${latency.count === 0 ? 'no seals recorded' : `p50 ${formatLatency(latency.p50_ms)}, p95 ${formatLatency(latency.p95_ms)}, p99 ${formatLatency(latency.p99_ms)} over ${formatCount(latency.count)} rows`}`,
     `workers         ${w.alive} alive, ${w.stale} stale${w.gone > 0 ? `, ${w.gone} gone` : ''}; ${w.last_heartbeat_age_seconds === null ? 'no running worker' : `last heartbeat ${formatAge(w.last_heartbeat_age_seconds)} ago`}; ${formatCount(w.errors)} errors` +
       (w.recent.find((worker) => worker.last_error)?.last_error ? ` (last: ${w.recent.find((worker) => worker.last_error)!.last_error})` : ''),

@@ -12,7 +12,15 @@ export interface HorizonReading {
   horizon: HorizonLag;
 }
 
-export async function readHorizon(db: Queryable, staleAfterSeconds: number, window: bigint): Promise<HorizonReading> {
+/**
+ * The age of the oldest committed row in the first `window` values above the
+ * horizon (undefined: none), when the caller reads that range anyway (the held
+ * rows above the discovered position, which is usually the horizon); null to
+ * have readHorizon read it.
+ */
+export type FirstAboveAge = (horizonSeq: bigint, discoveredSeq: bigint, head: bigint) => Promise<number | undefined | null>;
+
+export async function readHorizon(db: Queryable, staleAfterSeconds: number, window: bigint, firstAboveAge?: FirstAboveAge): Promise<HorizonReading> {
   const progress = (
     await db.query<{
       generated_at: string;
@@ -31,7 +39,11 @@ export async function readHorizon(db: Queryable, staleAfterSeconds: number, wind
   const horizonSeq = BigInt(progress.horizon_seq);
   const behind = horizonSeq < head;
   const holders = behind ? await listHolders(db) : [];
-  const firstAbove = behind ? await readFirstRowAboveHorizon(db, horizonSeq, window) : undefined;
+  let firstAbove: number | undefined;
+  if (behind) {
+    const known = firstAboveAge ? await firstAboveAge(horizonSeq, BigInt(progress.discovered_seq), head) : null;
+    firstAbove = known === null ? await readFirstRowAboveHorizon(db, horizonSeq, window) : known;
+  }
   return {
     generatedAt: progress.generated_at,
     horizon: {
@@ -72,27 +84,33 @@ async function readFirstRowAboveHorizon(db: Queryable, horizonSeq: bigint, windo
   return row?.age;
 }
 
-function horizonState(behind: boolean, holders: number, workersAlive: number): HorizonState {
+export function horizonState(behind: boolean, holders: number, workersAlive: number): HorizonState {
   if (!behind) return 'caught_up';
   if (holders > 0) return 'open_writers';
   if (workersAlive === 0) return 'no_worker';
   return 'advancing';
 }
 
+/** An open writer as the holder queries return it. */
+export interface HolderRow {
+  pid: number | null;
+  application_name: string | null;
+  user_name: string | null;
+  state: string | null;
+  xact_start: string | null;
+  xact_age: number | null;
+  state_change: string | null;
+  state_age: number | null;
+  wait_event: string | null;
+  query: string | null;
+}
+
 async function listHolders(db: Queryable): Promise<HorizonHolder[]> {
-  const result = await db.query<{
-    pid: number | null;
-    application_name: string | null;
-    user_name: string | null;
-    state: string | null;
-    xact_start: string | null;
-    xact_age: number | null;
-    state_change: string | null;
-    state_age: number | null;
-    wait_event: string | null;
-    query: string | null;
-  }>(readOpenWriters());
-  return result.rows.map((row) => ({
+  return (await db.query<HolderRow>(readOpenWriters())).rows.map(toHolder);
+}
+
+export function toHolder(row: HolderRow): HorizonHolder {
+  return {
     pid: row.pid,
     application_name: row.application_name,
     user_name: row.user_name,
@@ -103,5 +121,5 @@ async function listHolders(db: Queryable): Promise<HorizonHolder[]> {
     state_age_seconds: row.state_age === null ? null : round3(row.state_age),
     wait_event: row.wait_event,
     query: row.query,
-  }));
+  };
 }

@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
+import { compareChains, compareUtf8, mergePage, type SortedChain } from './chain-order.ts';
 import { decodeCheckpointCursor, decodeOverviewCursor, encodeCheckpointCursor, encodeOverviewCursor } from './cursor.ts';
 import { formatAge, formatLatency, renderTable } from './format.ts';
 import { describeLatency, mergeHistograms, parseWorkerHistogram, quantile } from './histogram.ts';
@@ -46,12 +48,55 @@ describe('seal latency histograms', () => {
 
 describe('cursors', () => {
   test('round trip, and anything else is refused', () => {
-    const cursor = { attention: 1 as const, pending: 12n, sinceMicros: 1_700_000_000_123_456n, chainKey: '0190a5f0-0000-7000-8000-00000000000a' };
+    const cursor = { attention: 1 as const, pending: 12n, sinceMicros: 1_700_000_000_123_456n, tableId: 1, key: '0190a5f0-0000-7000-8000-00000000000a' };
     expect(decodeOverviewCursor(encodeOverviewCursor(cursor))).toEqual(cursor);
+    // An attached table's key is any text, separators and non-ASCII included.
+    const attached = { ...cursor, tableId: 3, key: 'ktenant:ä/€:' };
+    expect(decodeOverviewCursor(encodeOverviewCursor(attached))).toEqual(attached);
     expect(decodeOverviewCursor('nope')).toBeUndefined();
-    expect(decodeOverviewCursor(Buffer.from('lag:0:1:2:not-a-uuid').toString('base64url'))).toBeUndefined();
+    expect(decodeOverviewCursor(Buffer.from('lag:0:1:2:x:a').toString('base64url'))).toBeUndefined();
     expect(decodeCheckpointCursor(encodeCheckpointCursor({ id: 7n, chainSeq: 99n }))).toEqual({ id: 7n, chainSeq: 99n });
     expect(decodeCheckpointCursor(encodeOverviewCursor(cursor))).toBeUndefined();
+  });
+});
+
+describe('one order across tables', () => {
+  // Well-formed text (what PostgreSQL stores), weighted to where UTF-16 and UTF-8 orders differ.
+  const codePoint = fc.oneof(fc.integer({ min: 0x20, max: 0x7f }), fc.integer({ min: 0xe000, max: 0xffff }), fc.integer({ min: 0x10000, max: 0x10ffff }), fc.integer({ min: 0x80, max: 0xd7ff }));
+  const text = fc.array(codePoint, { maxLength: 4 }).map((points) => String.fromCodePoint(...points));
+  test('chain keys compare as UTF-8 bytes, as PostgreSQL\'s "C" collation does', () => {
+    fc.assert(
+      fc.property(text, text, (a, b) => {
+        expect(Math.sign(compareUtf8(a, b))).toBe(Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(Math.sign(compareUtf8('\u{1F600}', '\uFFFD'))).toBe(1);
+  });
+  const sortKey = fc.record({
+    attention: fc.constantFrom(0 as const, 1 as const),
+    pending: fc.bigInt({ min: 0n, max: 5n }),
+    sinceMicros: fc.bigInt({ min: 0n, max: 3n }),
+    tableId: fc.integer({ min: 1, max: 3 }),
+    key: fc.string({ maxLength: 3 }),
+  });
+  test('paging the merge of sorted lists by its cursor lists every chain once, in order', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(sortKey, { selector: (k) => `${k.tableId}/${k.key}`, maxLength: 30 }), fc.integer({ min: 1, max: 7 }), (keys, limit) => {
+        const chains: SortedChain[] = keys.map((sort, n) => ({ sort, lag: { chain: String(n) } as SortedChain['lag'] }));
+        const byTable = [1, 2, 3].map((id) => chains.filter((chain) => chain.sort.tableId === id).sort((a, b) => compareChains(a.sort, b.sort)));
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        for (let pages = 0; pages <= chains.length; pages += 1) {
+          const page = mergePage(byTable, limit, cursor === null ? undefined : decodeOverviewCursor(cursor));
+          seen.push(...page.chains.map((chain) => chain.chain));
+          cursor = page.nextCursor;
+          if (cursor === null) break;
+        }
+        const want = [...chains].sort((a, b) => compareChains(a.sort, b.sort)).map((chain) => chain.lag.chain);
+        expect(seen).toEqual(want);
+      }),
+    );
   });
 });
 

@@ -1,36 +1,101 @@
-// Totals over every chain: pending rows (counted per chain, plus what lies above
-// the discovered position), sealed rows, halted chains, the oldest pending row
-// and throughput.
+// Totals over every chain of every chained table: pending rows (counted per
+// chain, plus what lies above the discovered position or an attached table's
+// horizon), sealed rows, halted chains, drifted tables, the oldest pending row
+// and throughput. Each table's own figures (TableLag) sum to these.
 import type { Queryable } from './snapshot.ts';
 import type { SealedSample } from './options.ts';
-import {
-  readChainTotals,
-  readFirstPendingOfChain,
-  readOldestPendingOfChains,
-  readPendingCandidates,
-  type ChainTotalsRow,
-  type OldestPendingRow,
-  type ProbeMode,
-} from './chain-queries.ts';
-import { heldArrays, type HeldRows } from './held-rows.ts';
+import { readChainTotals, readOldestPendingOfChains, type ChainTotalsRow, type OldestPendingRow } from './chain-queries.ts';
+import type { HeldRows } from './held-rows.ts';
+import { isOlder, type AttachedTableReading } from './attached-lag.ts';
+import type { OwnTable } from './chains.ts';
 import { chainIdOf, num, round3 } from './sql.ts';
-import type { HorizonLag, LagTotals, OldestPending, Throughput } from './types.ts';
+import type { HorizonLag, LagTotals, OldestPending, TableLag, Throughput } from './types.ts';
 
 export interface TotalsOptions {
   oldestProbeChains: number;
-  probes: ProbeMode;
   aboveDiscoveredWindow: bigint;
   previous?: SealedSample | ((generatedAt: string) => SealedSample | undefined) | undefined;
 }
 
+export interface TotalsReading {
+  totals: LagTotals;
+  /** audit_logs first, then the attached tables. */
+  tables: TableLag[];
+}
+
+/** The totals over audit_logs and the attached tables (already read), with each table's own figures. */
 export async function readTotals(
   db: Queryable,
   generatedAt: string,
   horizon: HorizonLag,
   held: HeldRows,
   options: TotalsOptions,
-): Promise<LagTotals> {
-  const sums = (await db.query<ChainTotalsRow>(readChainTotals(heldArrays(held)))).rows[0]!;
+  own: OwnTable,
+  attached: readonly AttachedTableReading[],
+): Promise<TotalsReading> {
+  const mine = await readOwnTotals(db, horizon, held, options, own);
+  const tables = [ownTableLag(own, horizon, mine), ...attached.map((reading) => reading.lag)];
+  const sum = (value: (table: TableLag) => number) => tables.reduce((total, table) => total + value(table), 0);
+  let oldest = mine.oldest_pending;
+  for (const reading of attached) {
+    const candidate = reading.oldest;
+    if (candidate && candidate.recorded_at !== null && (oldest === null || isOlder(candidate, oldest))) oldest = { ...candidate, exact: mine.oldest_pending?.exact ?? true };
+  }
+  const sealedRows = sum((t) => t.sealed_rows);
+  return {
+    tables,
+    totals: {
+      chains: sum((t) => t.chains),
+      chains_with_pending: sum((t) => t.chains_with_pending),
+      pending_rows: sum((t) => t.pending_rows),
+      pending_rows_discovered: sum((t) => t.pending_rows_discovered),
+      held_rows: sum((t) => t.held_rows),
+      pending_unattributed: sum((t) => t.pending_unattributed),
+      pending_above_discovered: sum((t) => t.held_rows + t.pending_unattributed),
+      sealed_rows: sealedRows,
+      oldest_pending: oldest,
+      halted_chains: mine.halted_chains,
+      drifted_tables: attached.filter((reading) => reading.lag.status === 'drifted').length,
+      throughput: measureThroughput(options.previous, { sealed_rows: sealedRows, at: generatedAt }),
+    },
+  };
+}
+
+/** audit_logs as one of the chained tables. */
+function ownTableLag(own: OwnTable, horizon: HorizonLag, totals: LagTotals): TableLag {
+  return {
+    table: own.name,
+    format_version: 1,
+    chain_key_column: 'org_id',
+    status: 'attached',
+    drift: null,
+    head_seq: horizon.head_seq,
+    horizon_seq: horizon.horizon_seq,
+    horizon_at: horizon.horizon_at,
+    held_seconds: horizon.held_seconds,
+    state: horizon.state,
+    holders: horizon.holders,
+    chains: totals.chains,
+    chains_with_pending: totals.chains_with_pending,
+    pending_rows: totals.pending_rows,
+    pending_rows_discovered: totals.pending_rows_discovered,
+    held_rows: totals.held_rows,
+    pending_unattributed: totals.pending_unattributed,
+    sealed_rows: totals.sealed_rows,
+  };
+}
+
+async function readOwnTotals(db: Queryable, horizon: HorizonLag, held: HeldRows, options: TotalsOptions, own: OwnTable): Promise<LagTotals> {
+  const sums = (await db.query<ChainTotalsRow>(readChainTotals())).rows[0]!;
+  // Chains listed from their held rows alone, and chains pending only by their held rows.
+  if (!held.states) throw new Error('readTotals needs the held chains\' states (readHeldChainStates)');
+  let heldOnly = 0;
+  let pendingOnlyHeld = 0;
+  for (const chain of held.chains) {
+    const state = held.states.get(chain.chain_key);
+    if (!state?.known) heldOnly += 1;
+    if (!state || state.discovered === 0) pendingOnlyHeld += 1;
+  }
   const head = BigInt(horizon.head_seq);
   const discovered = BigInt(horizon.discovered_seq);
   const above = head > discovered ? head - discovered : 0n;
@@ -39,10 +104,7 @@ export async function readTotals(
 
   let oldestOfChains: OldestPendingRow | undefined;
   if (pendingDiscovered > 0) {
-    oldestOfChains =
-      options.probes === 'lateral'
-        ? (await db.query<OldestPendingRow>(readOldestPendingOfChains(options.oldestProbeChains))).rows[0]
-        : await probeOldestOfChains(db, options.oldestProbeChains);
+    oldestOfChains = (await db.query<OldestPendingRow>(readOldestPendingOfChains(options.oldestProbeChains))).rows[0];
   }
   const first = held.first;
   const aboveRow: OldestPendingRow | undefined = first && { org_id: first.org_id, chain_seq: first.first_seq, recorded_at: first.first_recorded_at, age: first.first_age };
@@ -54,39 +116,27 @@ export async function readTotals(
 
   const sealedRows = num(sums.sealed);
   return {
-    chains: num(sums.chains),
-    chains_with_pending: num(sums.chains_with_pending),
+    chains: num(sums.chains) + heldOnly,
+    chains_with_pending: discoveredChains + pendingOnlyHeld,
     pending_rows: pendingDiscovered + held.rows + held.unattributed,
     pending_rows_discovered: pendingDiscovered,
     held_rows: held.rows,
     pending_unattributed: held.unattributed,
     pending_above_discovered: Number(above),
     sealed_rows: sealedRows,
-    oldest_pending: oldestOf([oldestOfChains, aboveRow], exact),
+    oldest_pending: oldestOf([oldestOfChains, aboveRow], exact, own.name),
     halted_chains: num(sums.halted),
-    throughput: measureThroughput(options.previous, { sealed_rows: sealedRows, at: generatedAt }),
+    drifted_tables: 0,
+    throughput: null,
   };
 }
 
-/** ProbeMode 'separate': the candidates from the chain tables, then one probe of audit_logs each; the oldest row found. */
-async function probeOldestOfChains(db: Queryable, limit: number): Promise<OldestPendingRow | undefined> {
-  const candidates = (await db.query<{ org_id: string | null; watermark_seq: string }>(readPendingCandidates(limit))).rows;
-  let oldest: OldestPendingRow | undefined;
-  for (const candidate of candidates) {
-    const first = (await db.query<{ chain_seq: string; recorded_at: string; age: number }>(readFirstPendingOfChain(candidate.org_id, candidate.watermark_seq))).rows[0];
-    if (!first) continue;
-    const row = { org_id: candidate.org_id, ...first };
-    // As the lateral query's order: recorded_at, then chain_seq.
-    if (!oldest || row.age > oldest.age || (row.age === oldest.age && BigInt(row.chain_seq) < BigInt(oldest.chain_seq))) oldest = row;
-  }
-  return oldest;
-}
-
-function oldestOf(rows: (OldestPendingRow | undefined)[], exact: boolean): OldestPending | null {
+function oldestOf(rows: (OldestPendingRow | undefined)[], exact: boolean, table: string): OldestPending | null {
   const found = rows.filter((row): row is OldestPendingRow => row !== undefined);
   if (found.length === 0) return null;
   const oldest = found.reduce((a, b) => (b.age > a.age ? b : a));
   return {
+    table,
     chain: chainIdOf(oldest.org_id),
     org_id: oldest.org_id,
     chain_seq: oldest.chain_seq,

@@ -4,13 +4,31 @@
 // counts and ages (seconds, millisecond precision) are numbers; times are
 // RFC 3339 UTC strings with microseconds.
 
-/** A chain is an organization's uuid, or 'system' for the chain of rows with a NULL org_id. */
+/**
+ * A chain is a chained table and a value of its chain key. In audit_logs the
+ * key is an organization's uuid, or 'system' for the rows with a NULL org_id;
+ * in an attached table it is the key column's value as text, 'null' for rows
+ * whose key is NULL, or 'all' for a table without a chain key. Every chain is
+ * also named by its table (ChainLag.table).
+ */
 export type ChainId = string;
 
 export interface PendingRow {
   chain_seq: string;
-  recorded_at: string;
-  age_seconds: number;
+  /**
+   * When the row was written: audit_logs' recorded_at; for an attached table
+   * the earliest value of its time column among the pending rows (the first
+   * --order-by column, when it is a timestamp). Null when the table has none.
+   */
+  recorded_at: string | null;
+  age_seconds: number | null;
+}
+
+/** An attached table whose columns no longer match its confirmed covered set: its chains are not sealed until the command is run. */
+export interface ChainDrift {
+  message: string;
+  /** The command that confirms the new column set (after review). */
+  command: string;
 }
 
 export interface CheckpointSummary {
@@ -34,7 +52,12 @@ export interface ChainVerification {
 }
 
 export interface ChainLag {
+  /** The chained table, schema.table (audit_logs is audit_chain.audit_logs). */
+  table: string;
   chain: ChainId;
+  /** The chain key's value as text (audit_logs: the org uuid); null for a NULL key or a table without one. */
+  chain_key: string | null;
+  /** audit_logs' org_id; null for the system chain and for attached tables' chains. */
   org_id: string | null;
   /**
    * Rows of this chain not sealed yet: those discovery counted (seen_count -
@@ -56,8 +79,39 @@ export interface ChainLag {
   last_sealed_at: string | null;
   last_seal_age_seconds: number | null;
   halted: { at: string; reason: string | null } | null;
+  /** Set while the chain's table is drifted (a problem: sorted first). */
+  drift: ChainDrift | null;
   last_checkpoint: CheckpointSummary | null;
   last_verification: ChainVerification | null;
+}
+
+/**
+ * One chained table: its own horizon (audit_logs: the horizon above; an
+ * attached table: the one its sealer last proved), its open writers, and its
+ * chains' figures summed. Summed over the tables they make the totals.
+ */
+export interface TableLag {
+  table: string;
+  /** 1: audit_logs (format v1 and v2 rows); 2: an attached table. */
+  format_version: number;
+  chain_key_column: string | null;
+  status: 'attached' | 'drifted';
+  drift: ChainDrift | null;
+  head_seq: string;
+  horizon_seq: string;
+  horizon_at: string | null;
+  /** As HorizonLag.held_seconds, for this table. */
+  held_seconds: number;
+  state: HorizonState;
+  holders: HorizonHolder[];
+  chains: number;
+  chains_with_pending: number;
+  /** pending_rows_discovered + held_rows + pending_unattributed of this table. */
+  pending_rows: number;
+  pending_rows_discovered: number;
+  held_rows: number;
+  pending_unattributed: number;
+  sealed_rows: number;
 }
 
 /** An open transaction that wrote audit rows: the safe horizon cannot pass the chain_seq it holds. */
@@ -113,6 +167,7 @@ export interface Throughput {
 }
 
 export interface OldestPending extends PendingRow {
+  table: string;
   chain: ChainId;
   org_id: string | null;
   /**
@@ -123,7 +178,11 @@ export interface OldestPending extends PendingRow {
 }
 
 export interface LagTotals {
-  /** Chains with a state row, plus chains whose only rows are held above the discovered position. */
+  /**
+   * Over every chained table: chains with a state row, plus chains whose only
+   * rows are held above the discovered position (audit_logs) or above their
+   * table's horizon (attached tables).
+   */
   chains: number;
   chains_with_pending: number;
   /**
@@ -132,21 +191,33 @@ export interface LagTotals {
    * rollbacks left gaps above the discovered position.
    */
   pending_rows: number;
-  /** Rows discovery counted into their chains, not sealed yet. */
+  /**
+   * Rows counted into their chains, not sealed yet, and not held: audit_logs'
+   * rows discovery counted; an attached table's rows at or below its horizon.
+   */
   pending_rows_discovered: number;
-  /** Committed rows above the discovered position, counted into their chains (each chain's held_rows, summed). */
+  /**
+   * Committed rows above the discovered position (audit_logs) or above their
+   * table's horizon (attached tables), counted into their chains (each chain's
+   * held_rows, summed).
+   */
   held_rows: number;
   /**
-   * chain_seq values above the discovered position that no chain's figures
-   * count: rows of transactions still open (invisible until they commit),
-   * values rolled back, or rows beyond the window read. An upper bound on rows.
+   * chain_seq values above those positions that no chain's figures count:
+   * rows of transactions still open (invisible until they commit), values
+   * rolled back, or rows beyond the window read. An upper bound on rows.
    */
   pending_unattributed: number;
-  /** held_rows + pending_unattributed = head_seq - discovered_seq. */
+  /**
+   * held_rows + pending_unattributed: summed over the tables, head_seq minus
+   * the discovered position (audit_logs) or the horizon (attached tables).
+   */
   pending_above_discovered: number;
   sealed_rows: number;
   oldest_pending: OldestPending | null;
   halted_chains: number;
+  /** Attached tables whose columns drifted: their chains are not sealed until `attach --refresh`. */
+  drifted_tables: number;
   throughput: Throughput | null;
 }
 
@@ -154,6 +225,9 @@ export interface LagOverview {
   generated_at: string;
   horizon: HorizonLag;
   totals: LagTotals;
+  /** Every chained table, audit_logs first; their figures sum to the totals. */
+  tables: TableLag[];
+  /** Worst first across every table. */
   chains: ChainLag[];
   next_cursor: string | null;
 }
@@ -264,6 +338,7 @@ export interface LagStatus {
   generated_at: string;
   horizon: HorizonLag;
   totals: LagTotals;
+  tables: TableLag[];
   workers: WorkersSummary;
   seal_latency: SealLatency;
   last_checkpoint: (CheckpointSummary & { chain: ChainId; org_id: string | null }) | null;

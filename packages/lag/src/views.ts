@@ -1,14 +1,16 @@
-// The lag views, each read in one snapshot: the overview (worst chains first),
-// one chain, the one-screen status, the metrics snapshot, checkpoints and
-// verifications. The admin API, /metrics and the command line all call these.
+// The lag views, each read in one snapshot: the overview (worst chains of every
+// chained table first), one chain, the one-screen status, the metrics
+// snapshot, checkpoints and verifications. The admin API, /metrics and the
+// command line all call these.
 import type pg from 'pg';
-import { readChainsPage, readOneChain } from './chains.ts';
+import { readAttachedTables, type AttachedTableReading } from './attached-lag.ts';
+import { mergePage } from './chain-order.ts';
+import { readChainsPage, readOneChain, type OwnTable } from './chains.ts';
 import type { CheckpointCursor, OverviewCursor } from './cursor.ts';
 import { encodeCheckpointCursor } from './cursor.ts';
 import { describeLatency } from './histogram.ts';
-import { readHeldRows, type HeldRows } from './held-rows.ts';
+import { readHeldChainStates, readHeldRows, type HeldRows } from './held-rows.ts';
 import { readHorizon } from './horizon.ts';
-import { readProbeMode } from './probe-mode.ts';
 import { resolveOptions, type LagOptions } from './options.ts';
 import {
   readChainVerificationStatuses,
@@ -24,14 +26,61 @@ import {
 } from './records.ts';
 import { withSnapshot, type Queryable } from './snapshot.ts';
 import { readCheckpoints, readNow, readRecentVerifications } from './system-queries.ts';
-import { readTotals } from './totals.ts';
-import type { ChainDetail, ChainLag, CheckpointsPage, HorizonLag, LagOverview, LagStatus, LagTotals, VerificationsPage } from './types.ts';
+import { readTotals, type TotalsReading } from './totals.ts';
+import type { ChainDetail, ChainLag, CheckpointsPage, HorizonLag, LagOverview, LagStatus, LagTotals, TableLag, VerificationsPage } from './types.ts';
 
 export const MAX_PAGE = 500;
 
-/** The held rows of this reading: every view of one snapshot counts them once, so its figures add up. */
-function heldRowsOf(db: Queryable, horizon: HorizonLag, window: bigint): Promise<HeldRows> {
-  return readHeldRows(db, BigInt(horizon.head_seq), BigInt(horizon.discovered_seq), window);
+/**
+ * The held rows of this reading, with their chains' states: every view of one
+ * snapshot counts them once, so its figures add up.
+ */
+async function heldRowsOf(db: Queryable, horizon: HorizonLag, window: bigint): Promise<HeldRows> {
+  return readHeldChainStates(db, await readHeldRows(db, BigInt(horizon.head_seq), BigInt(horizon.discovered_seq), window));
+}
+
+/** audit_logs' name and registry id (0 when it is not registered: it then sorts before every attached table). */
+async function readOwnTable(db: Queryable): Promise<OwnTable> {
+  const row = (
+    await db.query<{ name: string; id: number | null }>(
+      `select n.nspname || '.' || c.relname as name,
+              (select t.id from audit_chain_tables t where t.schema_name = n.nspname and t.table_name = c.relname) as id
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = 'audit_logs'::regclass`,
+    )
+  ).rows[0]!;
+  return { name: row.name, id: row.id ?? 0 };
+}
+
+/** Everything the overview, the status and /metrics share: horizon, held rows, every table's figures and the totals. */
+interface Reading extends TotalsReading {
+  generatedAt: string;
+  horizon: HorizonLag;
+  held: HeldRows;
+  own: OwnTable;
+  attached: AttachedTableReading[];
+}
+
+async function readAll(db: Queryable, o: ReturnType<typeof resolveOptions>): Promise<Reading> {
+  // When the horizon is the discovered position (the usual case), the held rows
+  // above it are the rows above the horizon: one range read gives both the
+  // held rows and the oldest row waiting behind the horizon.
+  let counted: HeldRows | undefined;
+  const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow, async (horizonSeq, discoveredSeq, head) => {
+    if (horizonSeq !== discoveredSeq) return null;
+    counted = await readHeldRows(db, head, discoveredSeq, o.aboveDiscoveredWindow);
+    return counted.first?.first_age;
+  });
+  const held = counted ? await readHeldChainStates(db, counted) : await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
+  const own = await readOwnTable(db);
+  const attached = await readAttachedTables(db, horizon.workers_alive);
+  const { totals, tables } = await readTotals(db, generatedAt, horizon, held, o, own, attached);
+  return { generatedAt, horizon, held, own, attached, totals, tables };
+}
+
+/** The worst chains of every table after `cursor`: audit_logs' page merged with the attached tables' chains. */
+async function readWorstChains(db: Queryable, reading: Reading, limit: number, cursor?: OverviewCursor): Promise<{ chains: ChainLag[]; nextCursor: string | null }> {
+  const own = await readChainsPage(db, limit, reading.held, reading.own, cursor);
+  return mergePage([own, ...reading.attached.map((table) => table.chains)], limit, cursor);
 }
 
 export async function getLagOverview(
@@ -41,32 +90,27 @@ export async function getLagOverview(
 ): Promise<LagOverview> {
   const o = resolveOptions(options);
   return withSnapshot(pool, async (db) => {
-    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
-    const held = await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
-    const probes = await readProbeMode(db);
-    const totals = await readTotals(db, generatedAt, horizon, held, { ...o, probes });
-    const chains = await readChainsPage(db, Math.min(page.limit, MAX_PAGE), held, probes, page.cursor);
-    return { generated_at: generatedAt, horizon, totals, chains: chains.chains, next_cursor: chains.nextCursor };
+    const reading = await readAll(db, o);
+    const chains = await readWorstChains(db, reading, Math.min(page.limit, MAX_PAGE), page.cursor);
+    return { generated_at: reading.generatedAt, horizon: reading.horizon, totals: reading.totals, tables: reading.tables, chains: chains.chains, next_cursor: chains.nextCursor };
   });
 }
 
 /** Horizon and totals only: what the API samples for its hour of history. */
-export async function getLagTotals(pool: pg.Pool, options: LagOptions = {}): Promise<{ generated_at: string; horizon: HorizonLag; totals: LagTotals }> {
+export async function getLagTotals(pool: pg.Pool, options: LagOptions = {}): Promise<{ generated_at: string; horizon: HorizonLag; totals: LagTotals; tables: TableLag[] }> {
   const o = resolveOptions(options);
   return withSnapshot(pool, async (db) => {
-    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
-    const held = await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
-    const probes = await readProbeMode(db);
-    return { generated_at: generatedAt, horizon, totals: await readTotals(db, generatedAt, horizon, held, { ...o, probes }) };
+    const reading = await readAll(db, o);
+    return { generated_at: reading.generatedAt, horizon: reading.horizon, totals: reading.totals, tables: reading.tables };
   });
 }
 
-/** One chain (orgId null: the system chain), or undefined when it has no row at all. */
+/** One chain of audit_logs (orgId null: the system chain), or undefined when it has no row at all. */
 export async function getChainLag(pool: pg.Pool, orgId: string | null, options: LagOptions = {}): Promise<ChainDetail | undefined> {
   const o = resolveOptions(options);
   return withSnapshot(pool, async (db) => {
     const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
-    const chain = await readOneChain(db, orgId, await heldRowsOf(db, horizon, o.aboveDiscoveredWindow), await readProbeMode(db));
+    const chain = await readOneChain(db, orgId, await heldRowsOf(db, horizon, o.aboveDiscoveredWindow), await readOwnTable(db));
     if (!chain) return undefined;
     const checkpoints = await db.query<CheckpointRow>(readCheckpoints(orgId, 5));
     return { generated_at: generatedAt, horizon, chain, recent_checkpoints: checkpoints.rows.map(toCheckpointRecord) };
@@ -87,15 +131,14 @@ export interface MetricsSnapshot {
 export async function getMetricsSnapshot(pool: pg.Pool, topN: number, options: LagOptions = {}): Promise<MetricsSnapshot> {
   const o = resolveOptions(options);
   return withSnapshot(pool, async (db) => {
-    const { generatedAt, horizon } = await readHorizon(db, o.staleAfterSeconds, o.aboveDiscoveredWindow);
-    const held = await heldRowsOf(db, horizon, o.aboveDiscoveredWindow);
-    const probes = await readProbeMode(db);
-    const totals = await readTotals(db, generatedAt, horizon, held, { ...o, probes });
+    const reading = await readAll(db, o);
+    const { generatedAt, horizon, totals } = reading;
     const workers = await readWorkers(db, o.staleAfterSeconds, o.goneAfterSeconds);
     const status: LagStatus = {
       generated_at: generatedAt,
       horizon,
       totals,
+      tables: reading.tables,
       workers: workers.summary,
       seal_latency: describeLatency(workers.latency),
       last_checkpoint: await readLastCheckpoint(db),
@@ -103,7 +146,7 @@ export async function getMetricsSnapshot(pool: pg.Pool, topN: number, options: L
       verification: await readVerificationCounts(db),
       halted: await readHalted(db, totals.halted_chains),
     };
-    const top = topN > 0 ? (await readChainsPage(db, Math.min(topN, MAX_PAGE), held, probes)).chains : [];
+    const top = topN > 0 ? (await readWorstChains(db, reading, Math.min(topN, MAX_PAGE))).chains : [];
     return { status, top };
   });
 }

@@ -1,8 +1,9 @@
 // The pure parts of the lifecycle package: durations, month arithmetic, field
 // lists and the SQL a legacy plan produces.
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { compatibilityView } from './adoption/adopt.ts';
-import { sourceExpression, type AdoptionPlan } from './adoption/plan.ts';
+import { sourceExpression, splitTableName, type AdoptionPlan } from './adoption/plan.ts';
 import { parseFields } from './erasure/redact.ts';
 import { LifecycleError } from './errors.ts';
 import { conversionBoundary, monthsFrom } from './partitioning/partitions.ts';
@@ -68,5 +69,37 @@ describe('a legacy plan', () => {
     expect(compatibilityView(plan)).toBe(
       'create view "public"."audit_log" as select a."id" as "id", a."occurred_at" as "created_at", a."actor_type" as "actor_type", a."action" as "action", a."details" as "meta", a."ip_address" as "ip", a."result" as "result" from audit_logs a',
     );
+  });
+});
+
+describe('--table names', () => {
+  const quote = (part: string) => `"${part.replaceAll('"', '""')}"`;
+  const name = fc.string({ minLength: 1, maxLength: 20 }).filter((part) => !part.includes('\u0000'));
+
+  test('any schema and table, double-quoted, split back exactly (dots, quotes and spaces included)', () => {
+    fc.assert(
+      fc.property(name, name, (schema, table) => {
+        expect(splitTableName(`${quote(schema)}.${quote(table)}`)).toEqual({ schema, table });
+        expect(splitTableName(quote(table))).toEqual({ schema: null, table });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('unquoted parts are taken as stored, case and spaces included', () => {
+    fc.assert(
+      fc.property(name.filter((part) => !part.includes('.') && !part.includes('"')), name.filter((part) => !part.includes('.') && !part.includes('"')), (schema, table) => {
+        expect(splitTableName(`${schema}.${table}`)).toEqual({ schema, table });
+        expect(splitTableName(`${schema}.${quote(table)}`)).toEqual({ schema, table });
+      }),
+    );
+    expect(splitTableName('shop.Audit Log')).toEqual({ schema: 'shop', table: 'Audit Log' });
+    expect(splitTableName('AuditLog')).toEqual({ schema: null, table: 'AuditLog' });
+  });
+
+  test('malformed names are refused with one message', () => {
+    for (const bad of ['', '.', 'a.', '.a', 'a.b.c', '"a', 'a."b', '"a"b', 'a"b', '""', 'a.""', '"a".']) {
+      expect(() => splitTableName(bad), bad).toThrow(/^--table: got .*, want a table name or schema\.table/);
+    }
   });
 });

@@ -21,6 +21,8 @@ export interface ChainedTable {
   schema: string;
   table: string;
   chainKey: string | null;
+  /** The order the table's existing rows were chained in (attach --order-by). */
+  orderBy: string[];
   seqColumn: string;
   prevColumn: string;
   checksumColumn: string;
@@ -33,6 +35,13 @@ export interface ChainedTable {
   /** Column-set revisions, oldest first: each covers rows from effectiveFromSeq on. */
   revisions: { revision: number; effectiveFromSeq: bigint; covered: CoveredColumn[] }[];
 }
+
+/**
+ * attach numbers a table's existing rows 1..N; rows written from the attach on
+ * take their chain_seq from a sequence starting above this, so no value in
+ * (N, LIVE_SEQ_START] is ever handed out.
+ */
+export const LIVE_SEQ_START = 1_000_000_000_000n;
 
 /** "schema"."table", as SQL. */
 export function qualifiedName(table: Pick<ChainedTable, 'schema' | 'table'>): string {
@@ -47,11 +56,11 @@ export function chainLabel(table: Pick<ChainedTable, 'schema' | 'table'>, key: s
 /** Every attached table (audit_logs, sealed by its own sealer, aside). */
 export async function listChainedTables(db: Pick<pg.ClientBase, 'query'>): Promise<ChainedTable[]> {
   const tables = await db.query<{
-    id: number; schema: string; table: string; chain_key_column: string | null; seq_column: string; prev_column: string; checksum_column: string;
+    id: number; schema: string; table: string; chain_key_column: string | null; order_by: string[]; seq_column: string; prev_column: string; checksum_column: string;
     version_column: string; pii_digest_column: string; pii_salt_column: string; excluded: string[]; status: string; drift: string | null;
     revisions: { revision: number; effective_from_seq: string; covered: CoveredColumn[] }[];
   }>(
-    `select t.id, t.schema_name::text as schema, t.table_name::text as table, t.chain_key_column::text as chain_key_column, t.seq_column::text as seq_column,
+    `select t.id, t.schema_name::text as schema, t.table_name::text as table, t.chain_key_column::text as chain_key_column, t.order_by::text[] as order_by, t.seq_column::text as seq_column,
             t.prev_column::text as prev_column, t.checksum_column::text as checksum_column, t.version_column::text as version_column,
             t.pii_digest_column::text as pii_digest_column, t.pii_salt_column::text as pii_salt_column, t.excluded_columns::text[] as excluded,
             t.status, t.drift,
@@ -66,6 +75,7 @@ export async function listChainedTables(db: Pick<pg.ClientBase, 'query'>): Promi
     schema: row.schema,
     table: row.table,
     chainKey: row.chain_key_column,
+    orderBy: row.order_by,
     seqColumn: row.seq_column,
     prevColumn: row.prev_column,
     checksumColumn: row.checksum_column,
@@ -152,6 +162,20 @@ async function distributedByCitus(db: Pick<pg.ClientBase, 'query'>, table: Pick<
   return (found.rows[0]?.n ?? 0) > 0;
 }
 
+/**
+ * Publishes a proven horizon of an attached table for the lag views (rows
+ * above it are counted as held); only ever moves it forward, and horizon_at
+ * says when it last moved.
+ */
+export async function recordAttachedHorizon(db: Pick<pg.ClientBase, 'query'>, tableId: number, horizon: bigint): Promise<void> {
+  await db.query(
+    `insert into audit_chain_table_horizon as h (table_id, horizon_seq) values ($1, $2)
+     on conflict (table_id) do update set horizon_seq = excluded.horizon_seq, horizon_at = now()
+      where excluded.horizon_seq > h.horizon_seq`,
+    [tableId, horizon.toString()],
+  );
+}
+
 /** Seals every attached table up to its horizon. */
 export async function sealAttachedTables(pool: pg.Pool, options: { batchSize: number; waitMs: number }): Promise<AttachedSealResult[]> {
   const results: AttachedSealResult[] = [];
@@ -179,6 +203,7 @@ export async function sealAttachedTable(pool: pg.Pool, table: ChainedTable, opti
   }
   const horizon = await attachedHorizon(pool, table, options.waitMs);
   if (horizon === null) return { table: name, status: 'held', chains: [], message: `${name}: a transaction writing to it is still open` };
+  await recordAttachedHorizon(pool, table.id, horizon);
   const chains: AttachedSealResult['chains'] = [];
   const seq = quoteIdent(table.seqColumn);
   const key = table.chainKey ? `${quoteIdent(table.chainKey)}::text` : 'null::text';
@@ -271,34 +296,4 @@ async function sealChainBatch(pool: pg.Pool, table: ChainedTable, chainKey: stri
     if (moved.rowCount !== 1) throw new Error(`${chainLabel(table, chainKey, table.chainKey !== null)}: the watermark moved under a locked chain`);
     return { sealed: links.length, watermark: BigInt(last.chainSeq) };
   });
-}
-
-export interface AttachedChainLag {
-  /** "schema.table chain <key>" */
-  chain: string;
-  table: string;
-  status: string;
-  watermark: bigint;
-  pendingRows: number;
-  drift: string | null;
-}
-
-/** Pending rows (above the chain's watermark) of every chain of every attached table. */
-export async function attachedLag(db: Pick<pg.ClientBase, 'query'>): Promise<AttachedChainLag[]> {
-  const out: AttachedChainLag[] = [];
-  for (const table of await listChainedTables(db)) {
-    const key = table.chainKey ? `t.${quoteIdent(table.chainKey)}::text` : 'null::text';
-    const rows = await db.query<{ chain_key: string | null; watermark: string; pending: number }>(
-      `select k.chain_key, coalesce(s.watermark_seq, 0)::text as watermark,
-              (select count(*)::int from ${qualifiedName(table)} t where ${key} is not distinct from k.chain_key and t.${quoteIdent(table.seqColumn)} > coalesce(s.watermark_seq, 0)) as pending
-         from (select distinct ${key} as chain_key from ${qualifiedName(table)} t) k
-         left join audit_chain_table_state s on s.table_id = $1 and s.chain_key is not distinct from k.chain_key
-        order by 1 nulls first`,
-      [table.id],
-    );
-    for (const row of rows.rows) {
-      out.push({ chain: chainLabel(table, row.chain_key, table.chainKey !== null), table: `${table.schema}.${table.table}`, status: table.status, watermark: BigInt(row.watermark), pendingRows: row.pending, drift: table.drift });
-    }
-  }
-  return out;
 }

@@ -119,6 +119,22 @@ export function writeLinks(orgId: string | null, version: number, links: LinkCol
   };
 }
 
+/**
+ * Copies a seal into the chain's discovery row (sealed count and time), for the
+ * lag views' order of chains by pending rows (migration 0055). Runs in the
+ * sealing transaction before advanceWatermark: discovery locks discovery rows
+ * first and never waits on a chain state only locked FOR UPDATE, so the two
+ * never wait on each other in a cycle.
+ */
+export function recordSealInDiscovery(orgId: string | null, sealed: number): Query {
+  const values: unknown[] = [sealed];
+  return {
+    text: `update audit_chain_discovery set sealed_count = sealed_count + $1, last_sealed_at = now()
+            where ${orgMatch('org_id', orgId, values)}`,
+    values,
+  };
+}
+
 /** Moves the watermark only if nobody moved it since this transaction read it (compare-and-set); returns the time sealed, in epoch milliseconds. */
 export function advanceWatermark(
   orgId: string | null,

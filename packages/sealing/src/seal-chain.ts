@@ -19,6 +19,7 @@ import { readSequenceHead } from './horizon.ts';
 import { getProgress } from './progress.ts';
 import {
   advanceWatermark,
+  recordSealInDiscovery,
   chainStateExists,
   clearSlippedChainValues,
   findGenesisRow,
@@ -231,6 +232,7 @@ async function sealOneBatch(
   if (written.rowCount !== links.length) {
     throw new ChainInvariantError(orgId, `wrote links to ${written.rowCount} rows, want ${links.length}`);
   }
+  await client.query(recordSealInDiscovery(orgId, links.length));
   const moved = await client.query<{ sealed_ms: number }>(advanceWatermark(orgId, watermark, lastSeq, head.checksum, links.length));
   if (moved.rowCount !== 1) {
     // The state row is locked by this transaction, so this means the row changed under the lock: never expected.

@@ -1,6 +1,6 @@
 // SQL of the signed-checkpoint stage for attached tables' chains, as
 // { text, values }: the counterpart of checkpoint-queries.ts over
-// audit_chain_table_state and audit_chain_table_checkpoints (drizzle/0031).
+// audit_chain_table_state and audit_chain_table_checkpoints (drizzle/0053).
 // Like audit_chain_checkpoints, the table is a convenience copy: verification
 // trusts a row of it only through its signature.
 import { quoteIdent, type SignedTableCheckpoint } from '@audit-chain/chain';

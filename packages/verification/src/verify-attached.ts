@@ -7,9 +7,9 @@
 // checkpoints (version 2, docs/chain-format.md section 7): a chain rewritten
 // and recomputed end to end, or cut short at its tail, disagrees with them;
 // a checkpoint whose signature does not hold is itself a break.
-// A row with a redaction marker (audit_chain_table_redactions, drizzle/0024) is
+// A row with a redaction marker (audit_chain_table_redactions, drizzle/0051) is
 // checked against its stored pii digest, its personal values and salt erased.
-// A chain that retention cut (audit_chain_table_retention_cuts, drizzle/0025)
+// A chain that retention cut (audit_chain_table_retention_cuts, drizzle/0052)
 // starts after its latest cut: the first remaining row links to the cut's
 // checksum, and a row still at or below the cut is reported; given a keyring,
 // the signed checkpoint recorded with the cut must verify and say what the cut

@@ -70,15 +70,20 @@ test('a held horizon: the waiting chains on top with their counts, the holder, t
 
     const rows = await page.$$eval('#chains tr[data-chain]', (trs) =>
       trs.map((tr) => ({
+        table: tr.querySelector('[data-field="table"]')?.textContent,
         chain: tr.getAttribute('data-chain'),
         pending: Number(tr.querySelector('[data-field="pending_rows"]')?.getAttribute('data-value')),
         held: Number(tr.querySelector('[data-field="held_rows"]')?.getAttribute('data-value')),
       })),
     );
     expect(rows.slice(0, 3)).toEqual([
-      { chain: a, pending: 7, held: 7 },
-      { chain: b, pending: 4, held: 4 },
-      { chain: c, pending: 2, held: 2 },
+      { table: 'audit_chain.audit_logs', chain: a, pending: 7, held: 7 },
+      { table: 'audit_chain.audit_logs', chain: b, pending: 4, held: 4 },
+      { table: 'audit_chain.audit_logs', chain: c, pending: 2, held: 2 },
+    ]);
+    // The chained tables, each with its own figures: here only audit_logs, holding 13 rows behind its horizon.
+    expect(await page.$$eval('#tables tr[data-table]', (trs) => trs.map((tr) => [tr.getAttribute('data-table'), tr.querySelector('[data-field="held_rows"]')?.getAttribute('data-value')]))).toEqual([
+      ['audit_chain.audit_logs', '13'],
     ]);
     await expect.poll(() => page.locator(`#holders tr[data-pid="${holderPid}"]`).textContent()).toContain('nightly-import');
     // The held time is the transaction's age when the page read it (not the quiet hour before it).

@@ -65,7 +65,12 @@ test('metric names, types and labels follow the conventions', async () => {
   const metrics = await scrape();
   for (const name of PER_ORG) {
     expect(series(metrics, name).length, name).toBeGreaterThan(0);
-    for (const sample of series(metrics, name)) expect(Object.keys(sample.labels), name).toEqual(['org_id']);
+    // A chain is named by its table and its key; _total and _other span every table.
+    for (const sample of series(metrics, name)) {
+      const want = sample.labels.org_id === TOTAL || sample.labels.org_id === OTHER ? ['org_id'] : ['table', 'org_id'];
+      expect(Object.keys(sample.labels), name).toEqual(want);
+      if (want.length === 2) expect(sample.labels.table, name).toBe('audit_chain.audit_logs');
+    }
   }
   expect(metrics.types.get('audit_chain_sealed_rows_total')).toBe('counter');
   expect(metrics.types.get('audit_chain_worker_errors_total')).toBe('counter');
@@ -164,6 +169,8 @@ test('alert rules and the Grafana dashboard use only metrics that /metrics expor
     expect.arrayContaining([
       'AuditChainLagTooOld',
       'AuditChainHorizonHeld',
+      'AuditChainTableHorizonHeld',
+      'AuditChainTableDrifted',
       'AuditChainVerificationBreaks',
       'AuditChainCheckpointTooOld',
       'AuditChainWorkerErrors',

@@ -16,7 +16,8 @@ const nnum: Schema = { type: ['number', 'null'] };
 const seq: Schema = { type: 'string', pattern: '^[0-9]+$', description: 'a chain_seq (bigint as a string)' };
 const time: Schema = { type: 'string', format: 'date-time' };
 const ntime: Schema = { type: ['string', 'null'], format: 'date-time' };
-const chain: Schema = { type: 'string', description: "an organization's uuid, or 'system' for the chain of rows with a NULL org_id" };
+const chain: Schema = { type: 'string', description: "audit_logs: an organization's uuid, or 'system' for the rows with a NULL org_id; an attached table: the chain key's value, 'null' for a NULL key, 'all' for a table without a key" };
+const table: Schema = { type: 'string', description: 'the chained table, schema.table (audit_chain.audit_logs, or an attached table)' };
 const orgId: Schema = { type: ['string', 'null'], format: 'uuid' };
 
 /** A closed object: every property required (nullable ones are present as null). */
@@ -54,7 +55,11 @@ export const ADMIN_SCHEMAS: Record<string, Schema> = {
     message: str,
     details: { type: 'array', items: object({ field: str, problem: str }) },
   }),
-  PendingRow: object({ chain_seq: seq, recorded_at: time, age_seconds: num }),
+  PendingRow: object({ chain_seq: seq, recorded_at: ntime, age_seconds: nnum }),
+  ChainDrift: object(
+    { message: str, command: { type: 'string', description: 'the command that confirms the new column set: audit-chain attach --table T --refresh' } },
+    "The chain's table drifted: its columns changed; its chains are not sealed until the command is run.",
+  ),
   CheckpointSummary: object(checkpointSummary),
   ChainVerification: object({
     verification_id: int,
@@ -66,10 +71,12 @@ export const ADMIN_SCHEMAS: Record<string, Schema> = {
   }),
   ChainLag: object(
     {
+      table,
       chain,
+      chain_key: { type: ['string', 'null'], description: "the chain key's value as text (audit_logs: the org uuid); null for a NULL key or a table without one" },
       org_id: orgId,
-      pending_rows: { type: 'integer', description: 'rows of the chain not sealed yet: counted by discovery, plus held_rows' },
-      held_rows: { type: 'integer', description: 'of pending_rows, the committed rows above the discovered position (held behind the horizon, or not discovered yet)' },
+      pending_rows: { type: 'integer', description: 'rows of the chain not sealed yet: counted into the chain, plus held_rows' },
+      held_rows: { type: 'integer', description: "of pending_rows, the committed rows above the discovered position (audit_logs) or above the table's horizon (attached tables)" },
       sealed_rows: int,
       watermark_seq: seq,
       head_seq: { ...seq, description: 'highest chain_seq discovery has seen in this chain' },
@@ -77,6 +84,7 @@ export const ADMIN_SCHEMAS: Record<string, Schema> = {
       last_sealed_at: ntime,
       last_seal_age_seconds: nnum,
       halted: nullable(object({ at: time, reason: nstr })),
+      drift: nullable(ref('ChainDrift')),
       last_checkpoint: nullable(ref('CheckpointSummary')),
       last_verification: nullable(ref('ChainVerification')),
     },
@@ -110,24 +118,49 @@ export const ADMIN_SCHEMAS: Record<string, Schema> = {
     workers_alive: int,
   }),
   Throughput: object({ rows_per_second: num, window_seconds: num, method: { type: 'string', enum: ['sealed_count_delta'] } }),
-  OldestPending: object({ chain, org_id: orgId, chain_seq: seq, recorded_at: time, age_seconds: num, exact: { type: 'boolean' } }),
+  OldestPending: object({ table, chain, org_id: orgId, chain_seq: seq, recorded_at: ntime, age_seconds: nnum, exact: { type: 'boolean' } }),
+  TableLag: object(
+    {
+      table,
+      format_version: { type: 'integer', description: '1: audit_logs; 2: an attached table' },
+      chain_key_column: nstr,
+      status: { type: 'string', enum: ['attached', 'drifted'] },
+      drift: nullable(ref('ChainDrift')),
+      head_seq: seq,
+      horizon_seq: { ...seq, description: "the table's safe horizon (attached tables: as their sealer last proved it)" },
+      horizon_at: ntime,
+      held_seconds: num,
+      state: { type: 'string', enum: ['caught_up', 'open_writers', 'no_worker', 'advancing'] },
+      holders: { type: 'array', items: ref('HorizonHolder') },
+      chains: int,
+      chains_with_pending: int,
+      pending_rows: int,
+      pending_rows_discovered: int,
+      held_rows: int,
+      pending_unattributed: int,
+      sealed_rows: int,
+    },
+    'One chained table; summed over the tables these figures make the totals.',
+  ),
   LagTotals: object({
     chains: int,
     chains_with_pending: int,
     pending_rows: int,
     pending_rows_discovered: int,
     held_rows: int,
-    pending_unattributed: { type: 'integer', description: 'chain_seq values above the discovered position no chain counts: open transactions, rollbacks (an upper bound)' },
+    pending_unattributed: { type: 'integer', description: "chain_seq values above the discovered position (or an attached table's horizon) no chain counts: open transactions, rollbacks (an upper bound)" },
     pending_above_discovered: int,
     sealed_rows: int,
     oldest_pending: nullable(ref('OldestPending')),
     halted_chains: int,
+    drifted_tables: int,
     throughput: nullable(ref('Throughput')),
   }),
   LagOverview: object({
     generated_at: time,
     horizon: ref('HorizonLag'),
     totals: ref('LagTotals'),
+    tables: { type: 'array', items: ref('TableLag') },
     chains: { type: 'array', items: ref('ChainLag') },
     next_cursor: nstr,
   }),
@@ -192,6 +225,7 @@ export const ADMIN_SCHEMAS: Record<string, Schema> = {
     generated_at: time,
     horizon: ref('HorizonLag'),
     totals: ref('LagTotals'),
+    tables: { type: 'array', items: ref('TableLag') },
     workers: ref('WorkersSummary'),
     seal_latency: ref('SealLatency'),
     last_checkpoint: nullable(object({ ...checkpointSummary, chain, org_id: orgId })),

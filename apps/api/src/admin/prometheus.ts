@@ -3,14 +3,17 @@
 // worst N chains of this scrape, so an organization that left the top N must
 // not linger with a stale value.
 //
-// Per-organization series carry org_id (a uuid, or "system" for the NULL-org
-// chain); where a total makes sense the same metric has one more series with
-// org_id="_total" over every chain, not only the N shown. Row counts that add
+// Per-chain series carry table (the chained table, schema.table) and org_id
+// (the chain key: an organization's uuid or "system" in audit_logs; the key's
+// value, "null" or "all" in an attached table); where a total makes sense the
+// same metric has one more series with org_id="_total" over every chain of
+// every table, not only the N shown. Per-table series (audit_chain_table_*)
+// carry table alone. Row counts that add
 // up also have org_id="_other": everything the listed chains do not hold
 // (chains beyond the N, rows not attributed to any chain), so the series other
 // than _total always sum to _total. Read the _total series for totals.
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { ChainLag, LagStatus, MetricsSnapshot } from '@audit-chain/lag';
+import type { ChainLag, LagStatus, MetricsSnapshot, TableLag } from '@audit-chain/lag';
 
 export const TOTAL = '_total';
 export const OTHER = '_other';
@@ -23,11 +26,15 @@ interface MetricSpec {
   samples: Sample[];
 }
 
+const chainLabels = (chain: ChainLag): Record<string, string> => ({ table: chain.table, org_id: chain.chain });
+
 const perChain = (top: ChainLag[], value: (chain: ChainLag) => number | null): Sample[] =>
   top.flatMap((chain) => {
     const v = value(chain);
-    return v === null ? [] : [[{ org_id: chain.chain }, v] as Sample];
+    return v === null ? [] : [[chainLabels(chain), v] as Sample];
   });
+
+const perTable = (tables: readonly TableLag[], value: (table: TableLag) => number): Sample[] => tables.map((table) => [{ table: table.table }, value(table)]);
 
 /**
  * Per-chain series of a count that adds up, then `_other` (the total minus the
@@ -35,7 +42,7 @@ const perChain = (top: ChainLag[], value: (chain: ChainLag) => number | null): S
  */
 export function additiveSamples(top: readonly ChainLag[], value: (chain: ChainLag) => number, total: number): Sample[] {
   const listed = top.reduce((sum, chain) => sum + value(chain), 0);
-  return [...top.map((chain) => [{ org_id: chain.chain }, value(chain)] as Sample), [{ org_id: OTHER }, total - listed], [{ org_id: TOTAL }, total]];
+  return [...top.map((chain) => [chainLabels(chain), value(chain)] as Sample), [{ org_id: OTHER }, total - listed], [{ org_id: TOTAL }, total]];
 }
 
 const seconds = (iso: string | null | undefined): number | null => (iso ? Date.parse(iso) / 1000 : null);
@@ -59,7 +66,10 @@ function gauges(status: LagStatus, top: ChainLag[]): MetricSpec[] {
     {
       name: 'audit_chain_oldest_pending_age_seconds',
       help: 'Age of the oldest pending row (recorded_at to now); 0 when nothing is pending.',
-      samples: [...perChain(top, (c) => c.oldest_pending?.age_seconds ?? 0), total(totals.oldest_pending?.age_seconds ?? 0)],
+      samples: [
+        ...perChain(top, (c) => (c.oldest_pending ? c.oldest_pending.age_seconds : 0)),
+        total(totals.oldest_pending?.age_seconds ?? 0),
+      ],
     },
     { name: 'audit_chain_watermark_seq', help: 'chain_seq of the last sealed row of the chain.', samples: perChain(top, (c) => Number(c.watermark_seq)) },
     {
@@ -86,7 +96,23 @@ function gauges(status: LagStatus, top: ChainLag[]): MetricSpec[] {
       help: 'Breaks found by the latest verification of the chain; _total: summed over every chain.',
       samples: [...perChain(top, (c) => c.last_verification?.breaks_found ?? null), total(status.verification.breaks)],
     },
-    global('audit_chain_chains', 'Chains (organizations, and the system chain) with a chain state.', totals.chains),
+    {
+      name: 'audit_chain_table_pending_rows',
+      help: 'Rows of the chained table not sealed yet (held or not, and its unattributed chain_seq values); the tables sum to audit_chain_pending_rows{org_id="_total"}.',
+      samples: perTable(status.tables, (t) => t.pending_rows),
+    },
+    { name: 'audit_chain_table_held_rows', help: 'Of the table\'s pending rows, the committed ones held above its horizon (audit_logs: above the discovered position).', samples: perTable(status.tables, (t) => t.held_rows) },
+    { name: 'audit_chain_table_sealed_rows', help: 'Rows of the table sealed (sum of its chains\' sealed counts).', samples: perTable(status.tables, (t) => t.sealed_rows) },
+    { name: 'audit_chain_table_chains', help: 'Chains of the table.', samples: perTable(status.tables, (t) => t.chains) },
+    { name: 'audit_chain_table_horizon_held_seconds', help: 'How long rows of the table have waited behind its horizon; 0 when nothing waits.', samples: perTable(status.tables, (t) => t.held_seconds) },
+    { name: 'audit_chain_table_horizon_holders', help: 'Open transactions writing to the table while its horizon is behind its head.', samples: perTable(status.tables, (t) => t.holders.length) },
+    {
+      name: 'audit_chain_table_drifted',
+      help: '1 when the table\'s columns changed and its chains are not sealed until `audit-chain attach --table T --refresh`; 0 otherwise.',
+      samples: perTable(status.tables, (t) => Number(t.status === 'drifted')),
+    },
+    global('audit_chain_drifted_tables', 'Attached tables whose columns drifted (not sealed until attach --refresh).', totals.drifted_tables),
+    global('audit_chain_chains', 'Chains of every chained table (audit_logs: organizations and the system chain) with a chain state or pending rows.', totals.chains),
     global('audit_chain_chains_with_pending', 'Chains with rows not sealed yet (held behind the horizon or not).', totals.chains_with_pending),
     global('audit_chain_chains_with_breaks', 'Chains whose latest verification found breaks.', status.verification.chains_with_breaks),
     global('audit_chain_halted_chains', 'Chains whose sealing stopped on a broken invariant.', status.halted.count),

@@ -106,9 +106,10 @@ test('lag prints an aligned table, worst chain first, and the holder', async () 
   const lines = run.stdout.trimEnd().split('\n');
   expect(lines[0]).toMatch(/^horizon \d+ of head \d+ \(\d+ behind, rows waiting .*: open writers\)$/);
   expect(lines[1]).toMatch(/held by pid \d+ cli-lag-holder \(postgres\), idle in transaction, transaction open/);
-  const header = lines.findIndex((line) => line.startsWith('CHAIN'));
+  const header = lines.findIndex((line) => line.startsWith('TABLE'));
   const table = lines.slice(header, header + 5);
-  const chains = table.slice(1).map((line) => line.split(/\s+/)[0]);
+  expect(table.slice(1).map((line) => line.split(/\s+/)[0])).toEqual(Array(4).fill('audit_chain.audit_logs'));
+  const chains = table.slice(1).map((line) => line.split(/\s+/)[1]);
   expect(chains[0]).toBe(orgs[1]);
   expect([...chains].sort()).toEqual([...orgs, 'system'].sort());
   // Right-aligned numbers: every row's PENDING column ends where the header's does.
@@ -124,7 +125,7 @@ test('status prints one screen with every section, and bad arguments fail in one
   const run = await cli(['status', '--window', '0.2']);
   expect(run.code).toBe(0);
   const text = run.stdout;
-  for (const part of [/^horizon /m, /^pending /m, /rows\/s over/, /^seal latency/m, /^workers/m, /^last checkpoint/m, /^verification/m, /^halted chains/m]) {
+  for (const part of [/^horizon /m, /^pending /m, /^tables:\n {2}audit_chain\.audit_logs: /m, /rows\/s over/, /^seal latency/m, /^workers/m, /^last checkpoint/m, /^verification/m, /^halted chains/m]) {
     expect(text).toMatch(part);
   }
   expect(text.trimEnd().split('\n').length).toBeLessThan(25);

@@ -1,10 +1,10 @@
-// audit-chain status: one screen on the chain's health: horizon and who holds
-// it, pending rows and the oldest, throughput, seal latency, workers, the last
-// checkpoint and verification, halted chains. --json prints what
-// GET /admin/v1/status returns.
+// audit-chain status: one screen on the chains' health: horizon and who holds
+// it, every chained table (its horizon, pending and held rows, drift), pending
+// rows and the oldest, throughput, seal latency, workers, the last checkpoint
+// and verification, halted chains. --json prints what GET /admin/v1/status
+// returns.
 import { createPool } from '@audit-chain/db';
 import { getLagStatus, renderStatus } from '@audit-chain/lag';
-import { attachedLag } from '@audit-chain/sealing';
 import type { RegisterCommand } from '../context.ts';
 import { earlierReading, print, seconds } from './lag.ts';
 
@@ -20,15 +20,6 @@ export const registerStatus: RegisterCommand = (program, context) => {
         const previous = await earlierReading(pool, options.window);
         const status = await getLagStatus(pool, { previous });
         print(context, options.json, status, renderStatus(status));
-        // Attached tables' chains (text only; the JSON is the admin API's document).
-        if (!options.json) {
-          const chains = await attachedLag(pool);
-          if (chains.length > 0) context.out('attached tables:');
-          for (const chain of chains) {
-            context.out(`  ${chain.chain}: ${chain.status}, watermark ${chain.watermark}, ${chain.pendingRows} pending`);
-          }
-          for (const drift of new Set(chains.map((chain) => chain.drift).filter((drift) => drift !== null))) context.out(`  ${drift}`);
-        }
       } finally {
         await pool.end();
       }

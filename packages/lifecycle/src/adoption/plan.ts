@@ -74,9 +74,49 @@ interface LegacyColumn {
   notNull: boolean;
 }
 
+/**
+ * `table` or `schema.table`, each part either as stored (matched exactly, case
+ * included: `AuditLog`, `Audit Log`) or double-quoted with `""` for a quote
+ * inside (`"audit.v2"`, `shop."Audit Log"`), so a name holding a dot can be named.
+ */
 export function splitTableName(name: string): { schema: string | null; table: string } {
-  const parts = name.split('.');
-  if (parts.length > 2 || parts.some((part) => part === '')) throw new LifecycleError(`--table: got ${JSON.stringify(name)}, want a table name or schema.table`);
+  const parts: string[] = [];
+  let i = 0;
+  const refuse = (): never => {
+    throw new LifecycleError(`--table: got ${JSON.stringify(name)}, want a table name or schema.table (double-quote a part that holds a dot: "a.b")`);
+  };
+  while (i <= name.length) {
+    let part = '';
+    if (name[i] === '"') {
+      i += 1;
+      for (;;) {
+        if (i >= name.length) refuse();
+        if (name[i] === '"') {
+          if (name[i + 1] === '"') {
+            part += '"';
+            i += 2;
+            continue;
+          }
+          i += 1;
+          break;
+        }
+        part += name[i];
+        i += 1;
+      }
+      if (i < name.length && name[i] !== '.') refuse();
+    } else {
+      const end = name.indexOf('.', i);
+      part = name.slice(i, end === -1 ? name.length : end);
+      if (part.includes('"')) refuse();
+      i = end === -1 ? name.length : end;
+    }
+    if (part === '') refuse();
+    parts.push(part);
+    if (i >= name.length) break;
+    i += 1; // the dot
+    if (i >= name.length) refuse();
+  }
+  if (parts.length === 0 || parts.length > 2) refuse();
   return parts.length === 2 ? { schema: parts[0]!, table: parts[1]! } : { schema: null, table: parts[0]! };
 }
 

@@ -16,6 +16,7 @@
 //             head before signing it); the product's grants and policies are
 //             not touched;
 //   attached  the covered column set recorded as revision 1 of the chain's history.
+import { splitTableName } from '../adoption/plan.ts';
 import type pg from 'pg';
 import { TABLE_COLUMNS_SQL, UnsupportedColumnTypeError, assertCoverable, type TableColumn } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
@@ -108,10 +109,12 @@ function differences(plan: AttachPlan, options: AttachOptions): string[] {
 }
 
 async function findRegistered(db: pg.Pool, name: string): Promise<Registered | null> {
+  // The same lookup as inspectTable: names as stored (or double-quoted), the search path for a bare name.
+  const { schema, table } = splitTableName(name);
   const inspection = await db.query<{ schema: string; table: string }>(
     `select n.nspname as schema, c.relname as table from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.oid = to_regclass($1)`,
-    [name],
+      where c.relname = $1 and ($2::text is null and c.oid = to_regclass(quote_ident($1)) or n.nspname = $2)`,
+    [table, schema],
   );
   const relation = inspection.rows[0];
   if (!relation) return null;

@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { quoteIdent } from '../roles.ts';
 import { CanonicalFormError, TABLE_COLUMNS_SQL, UnsupportedColumnTypeError, assertCoverable, formatV2Layout, selectListV2, valuesFromResult, type TableColumn as V2Column } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
+import { LIVE_SEQ_START } from '@audit-chain/sealing';
 import { quoteQualified, type TableInspection } from './inspect.ts';
 
 
@@ -19,12 +20,11 @@ export const CHAIN_COLUMNS = {
   piiSalt: 'audit_chain_pii_salt',
 } as const;
 
-/**
- * Existing rows get chain_seq 1..N in the chosen order; rows written from the
- * attach on take theirs from the table's sequence, which starts above every
- * number the existing rows can take.
- */
-export const LIVE_SEQ_START = 1_000_000_000_000n;
+// Existing rows get chain_seq 1..N in the chosen order; rows written from the
+// attach on take theirs from the table's sequence, which starts above every
+// number the existing rows can take (defined with the sealer, whose lag
+// figures skip the values in between).
+export { LIVE_SEQ_START } from '@audit-chain/sealing';
 
 /** The identity sequence of an attached table's chain_seq; PostgreSQL keeps it in the table's schema. */
 export function identitySequenceName(schema: string, table: string): string {

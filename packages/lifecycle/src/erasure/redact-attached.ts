@@ -3,7 +3,7 @@
 // named, as recorded in the covered-column revision of the row; they are
 // committed through the row's salted pii digest, so erasing them with the salt
 // leaves the checksum and the links intact. The work and every check happen in
-// audit_chain_redact_attached() (drizzle/0024_attached_redaction.sql), called
+// audit_chain_redact_attached() (drizzle/0051_attached_redaction.sql), called
 // as the redactor role: it refuses pending rows, rows already redacted and
 // non-personal columns, records the redaction marker and an audit row in our
 // audit_logs' system chain.

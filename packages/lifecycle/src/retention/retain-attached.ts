@@ -10,7 +10,7 @@
 //      signed and written to every sink; a sink failing stops the chain;
 //   3. in one transaction as the retention role: the signed line is verified
 //      against the keyring, then audit_chain_retain_attached_prefix()
-//      (drizzle/0025) checks it against the table again, records the cut with
+//      (drizzle/0052) checks it against the table again, records the cut with
 //      the line, and deletes the chain's rows up to and including it.
 // Verification then starts the chain after its latest cut (verify-attached.ts).
 import type pg from 'pg';

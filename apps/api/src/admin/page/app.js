@@ -92,7 +92,7 @@ function renderSummary(overview, status) {
       (t.pending_unattributed > 0 ? ` + ${count(t.pending_unattributed)} in no chain yet (open transactions or rolled back)` : ''),
   );
   setText('oldest-pending', t.oldest_pending ? age(t.oldest_pending.age_seconds) : '-', t.oldest_pending ? t.oldest_pending.chain_seq : '');
-  setText('oldest-pending-chain', t.oldest_pending ? `chain ${t.oldest_pending.chain} #${t.oldest_pending.chain_seq}${t.oldest_pending.exact ? '' : ' (or older)'}` : 'nothing pending');
+  setText('oldest-pending-chain', t.oldest_pending ? `${t.oldest_pending.table} chain ${t.oldest_pending.chain} #${t.oldest_pending.chain_seq}${t.oldest_pending.exact ? '' : ' (or older)'}` : 'nothing pending');
   setText('sealed-rows', count(t.sealed_rows), t.sealed_rows);
   setText('throughput', t.throughput ? `${t.throughput.rows_per_second} rows/s over ${age(t.throughput.window_seconds)}` : 'throughput: collecting samples');
   const w = status.workers;
@@ -108,11 +108,15 @@ function renderSummary(overview, status) {
   field('halted').closest('.card').classList.toggle('bad', status.halted.count > 0);
   field('verification').closest('.card').classList.toggle('bad', status.verification.chains_with_breaks > 0);
 
+  // Every table's open writers: audit_logs' hold the horizon above, an attached table's its own.
   const holders = $('holders');
   holders.replaceChildren();
-  for (const holder of h.holders) {
+  const tableHolders = overview.tables.flatMap((table) => table.holders.map((holder) => [table.table, holder]));
+  for (const [table, holder] of tableHolders) {
     const row = document.createElement('tr');
     row.dataset.pid = String(holder.pid);
+    row.dataset.table = table;
+    cell(row, table, { field: 'table' });
     cell(row, holder.pid === null ? 'prepared' : String(holder.pid));
     cell(row, holder.application_name || '');
     cell(row, holder.user_name || '');
@@ -121,7 +125,37 @@ function renderSummary(overview, status) {
     cell(row, holder.query || '', { cls: 'query' });
     holders.appendChild(row);
   }
-  $('holders-section').hidden = h.holders.length === 0;
+  $('holders-section').hidden = tableHolders.length === 0;
+  renderTables(overview.tables);
+}
+
+/** One row per chained table; a drifted one in red with the command that confirms its new columns. */
+function renderTables(tables) {
+  const body = $('tables');
+  body.replaceChildren();
+  for (const table of tables) {
+    const row = document.createElement('tr');
+    row.dataset.table = table.table;
+    if (table.status === 'drifted') row.className = 'attention';
+    cell(row, table.table, { field: 'table' });
+    cell(row, table.status === 'drifted' ? 'DRIFTED: not sealed' : table.format_version === 1 ? 'audit_logs' : 'attached', { field: 'status', value: table.status });
+    cell(row, count(table.pending_rows), { num: true, field: 'pending_rows', value: table.pending_rows });
+    cell(row, count(table.held_rows), { num: true, field: 'held_rows', value: table.held_rows });
+    cell(row, count(table.pending_unattributed), { num: true, field: 'pending_unattributed', value: table.pending_unattributed });
+    cell(row, count(table.chains), { num: true, field: 'chains', value: table.chains });
+    cell(row, count(table.sealed_rows), { num: true, field: 'sealed_rows', value: table.sealed_rows });
+    const waiting = table.held_seconds > 0 ? `rows waiting ${age(table.held_seconds)}` : 'no rows waiting';
+    cell(row, table.state === 'caught_up' ? 'caught up' : `${table.horizon_seq} of ${table.head_seq}, ${waiting}: ${table.state.replace('_', ' ')}`, { field: 'horizon', value: table.state });
+    body.appendChild(row);
+    if (table.drift) {
+      const detail = document.createElement('tr');
+      detail.className = 'attention-detail';
+      detail.dataset.detailOf = table.table;
+      const td = cell(detail, `${table.drift.message} · fix: npx ${table.drift.command}`, { cls: 'detail', field: 'drift' });
+      td.colSpan = 8;
+      body.appendChild(detail);
+    }
+  }
 }
 
 function renderChains(overview) {
@@ -130,9 +164,11 @@ function renderChains(overview) {
   for (const chain of overview.chains) {
     const row = document.createElement('tr');
     row.dataset.chain = chain.chain;
+    row.dataset.table = chain.table;
     const v = chain.last_verification;
     const broken = v !== null && v.breaks_found > 0;
-    if (chain.halted || broken) row.className = 'attention';
+    if (chain.halted || broken || chain.drift) row.className = 'attention';
+    cell(row, chain.table, { field: 'table' });
     cell(row, chain.chain, { field: 'chain' });
     cell(row, count(chain.pending_rows), { num: true, field: 'pending_rows', value: chain.pending_rows });
     cell(row, count(chain.held_rows), { num: true, field: 'held_rows', value: chain.held_rows });
@@ -143,7 +179,7 @@ function renderChains(overview) {
     cell(row, chain.last_seal_age_seconds === null ? '-' : `${age(chain.last_seal_age_seconds)} ago`, { num: true });
     cell(row, chain.last_checkpoint ? `${age(chain.last_checkpoint.age_seconds)} ago` : '-', { num: true });
     cell(row, v ? (broken ? `BROKEN: ${v.breaks_found} break${v.breaks_found === 1 ? '' : 's'}` : 'clean') : '-', { field: 'verified' });
-    cell(row, chain.halted ? `HALTED: ${chain.halted.reason || ''}` : '', { field: 'chain_halted' });
+    cell(row, chain.halted ? `HALTED: ${chain.halted.reason || ''}` : chain.drift ? `DRIFTED: npx ${chain.drift.command}` : '', { field: 'chain_halted' });
     body.appendChild(row);
     if (broken || chain.halted) body.appendChild(attentionRow(chain, broken ? v.first_break : null));
   }
@@ -166,7 +202,7 @@ function attentionRow(chain, firstBreak) {
   parts.push(`investigate: npx audit-chain verify --org ${chain.chain}`);
   if (chain.halted) parts.push(`then resume: npx audit-chain resume --org ${chain.chain}`);
   const td = cell(row, parts.join(' · '), { cls: 'detail' });
-  td.colSpan = 11;
+  td.colSpan = 12;
   return row;
 }
 

@@ -14,26 +14,8 @@
 -- compare it with its last checkpoint), and, on each attached table, the
 -- chain_seq, checksum and chain key columns (to check the row at the head
 -- before signing it; `attach` grants that on tables attached later).
--- The signer role is registered here as 0035 does it (idempotent, so 0035
--- then finds it), because this migration runs before 0035 and grants to it.
+-- The signer role is 0035's.
 -- Replaces: nothing.
-ALTER TABLE "audit_chain_roles" DROP CONSTRAINT "audit_chain_roles_kind_check";
---> statement-breakpoint
-ALTER TABLE "audit_chain_roles" ADD CONSTRAINT "audit_chain_roles_kind_check"
-  CHECK ("kind" IN ('writer', 'sealer', 'admin', 'retention', 'redactor', 'signer'));
---> statement-breakpoint
-INSERT INTO "audit_chain_roles" ("kind", "role_name") VALUES
-  ('signer', coalesce(nullif(current_setting('audit_chain.signer_role', true), ''), 'audit_chain_signer'))
-ON CONFLICT ("kind") DO NOTHING;
---> statement-breakpoint
-DO $$
-BEGIN
-  EXECUTE format('CREATE ROLE %I NOLOGIN', audit_chain_role('signer'));
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-  NULL;
-END
-$$;
---> statement-breakpoint
 CREATE TABLE "audit_chain_table_checkpoints" (
   "id" bigint GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY,
   "table_id" integer NOT NULL REFERENCES "audit_chain_tables" ("id"),
