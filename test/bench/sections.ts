@@ -8,5 +8,6 @@ import { insertConditionsSection } from './insert-conditions.ts';
 import { sealingThroughputSection } from './sealing-throughput.ts';
 import { lagViewsSection } from './lag-views.ts';
 import { attachInsertSection } from './attach-insert.ts';
+import { verifyThroughputSection } from './verify-throughput.ts';
 
-export const SECTIONS: readonly BenchSection[] = [insertPathSection, insertConditionsSection, sealingThroughputSection, formatV1V2Section, endToEndLagSection, lagViewsSection, attachInsertSection];
+export const SECTIONS: readonly BenchSection[] = [insertPathSection, insertConditionsSection, sealingThroughputSection, formatV1V2Section, endToEndLagSection, lagViewsSection, attachInsertSection, verifyThroughputSection];

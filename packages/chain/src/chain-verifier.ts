@@ -5,7 +5,7 @@
 import type { ChainBreak } from './breaks.ts';
 import { GENESIS_PREV_CHECKSUM } from './canonical.ts';
 import { assertCheckpointBody, type CheckpointBody } from './checkpoint.ts';
-import { checkRowContent, KNOWN_CHECKSUM_VERSIONS, recomputeChecksum, type StoredRow } from './row-check.ts';
+import { checkRowContent, KNOWN_CHECKSUM_VERSIONS, recomputeChecksum, type ContentProblem, type StoredRow } from './row-check.ts';
 import { HEX64 } from './row-validation.ts';
 
 /** The chain's row in the database's chain state table, read before the rows. */
@@ -41,6 +41,18 @@ export interface VerifyCounts {
   /** Rows found to belong to another chain. */
   moved: number;
 }
+
+/** What the verifier reads of a row besides its content: enough to check links, order and checkpoints. */
+export type RowLinks = Pick<StoredRow, 'id' | 'orgId' | 'chainSeq' | 'prevChecksum' | 'checksum' | 'checksumVersion' | 'redacted'>;
+
+/**
+ * A row with checkRowContent's verdict on it computed elsewhere (a worker
+ * thread): `content` undefined means "not computed", and the verifier computes
+ * it. A row whose verdict is null (its content holds) may come without its
+ * content: the verifier then needs only its links (moved_org is looked for
+ * only in a row whose checksum fails).
+ */
+export type CheckedRow = { row: StoredRow; content?: ContentProblem | null } | { row: RowLinks; content: null };
 
 /** The caller broke the input contract (rows out of order, a checkpoint of another chain...): not a break in the chain. */
 export class VerifyInputError extends Error {
@@ -121,8 +133,14 @@ export class ChainVerifier {
     this.positionAtHead = this.position;
   }
 
-  /** Checks the next row (strictly increasing chain_seq) and returns its breaks. */
-  check(row: StoredRow): ChainBreak[] {
+  /**
+   * Checks the next row (strictly increasing chain_seq) and returns its breaks.
+   * `content`: checkRowContent(row) computed beforehand (see CheckedRow); the
+   * breaks are the same as without it.
+   */
+  check(row: StoredRow, content?: ContentProblem | null): ChainBreak[];
+  check(row: RowLinks, content: null): ChainBreak[];
+  check(row: StoredRow, content?: ContentProblem | null): ChainBreak[] {
     if (this.finished) throw new VerifyInputError('check after finish: want every row before finish()');
     const seq = decimal(row.chainSeq, 'row.chainSeq');
     if (seq <= this.lastReadSeq) {
@@ -166,7 +184,7 @@ export class ChainVerifier {
       const known = KNOWN_CHECKSUM_VERSIONS.join(' or ');
       contentBreak = this.breakAt(row, 'unknown_version', known, String(row.checksumVersion), `checksum_version ${row.checksumVersion} is not one this verifier knows (${known}): the row's content is not checked, only its link`);
     } else {
-      const problem = checkRowContent(row);
+      const problem = content === undefined ? checkRowContent(row) : content;
       // A row moved in from another chain also breaks this chain's link (unless it
       // was that chain's first row); a row whose content changed in place usually
       // keeps its link. Trying other org ids only then keeps a heavily edited

@@ -2,7 +2,7 @@
 // caller's (an async iterable over a cursor); memory stays constant whatever
 // the chain's length, except for the breaks the caller asks to keep.
 import type { BreakKind, ChainBreak } from './breaks.ts';
-import { ChainVerifier, type ChainVerifierOptions, type VerifyCounts } from './chain-verifier.ts';
+import { ChainVerifier, type ChainVerifierOptions, type CheckedRow, type VerifyCounts } from './chain-verifier.ts';
 import type { StoredRow } from './row-check.ts';
 
 export interface VerifyChainInput extends ChainVerifierOptions {
@@ -41,6 +41,23 @@ export interface VerifyReport {
 }
 
 export async function verifyChain(input: VerifyChainInput, options: VerifyChainOptions = {}): Promise<VerifyReport> {
+  return verifyCheckedChain({ ...input, rows: unchecked(input.rows) }, options);
+}
+
+export interface VerifyCheckedChainInput extends ChainVerifierOptions {
+  /** The chain's rows in increasing chain_seq order, each with its content verdict when it was computed elsewhere. */
+  rows: AsyncIterable<CheckedRow> | Iterable<CheckedRow>;
+}
+
+async function* unchecked(rows: AsyncIterable<StoredRow> | Iterable<StoredRow>): AsyncGenerator<CheckedRow> {
+  for await (const row of rows) yield { row };
+}
+
+/**
+ * verifyChain over rows whose content was checked elsewhere (worker threads):
+ * the same state machine, so the same breaks in the same order.
+ */
+export async function verifyCheckedChain(input: VerifyCheckedChainInput, options: VerifyChainOptions = {}): Promise<VerifyReport> {
   const verifier = new ChainVerifier(input);
   const keep = options.keepBreaks ?? Number.POSITIVE_INFINITY;
   const every = Math.max(1, options.progressEvery ?? 1000);
@@ -56,8 +73,8 @@ export async function verifyChain(input: VerifyChainInput, options: VerifyChainO
     }
   };
   const progress = (): VerifyProgress => ({ counts: { ...verifier.counts }, lastSeq: verifier.lastSeq, breakCount });
-  for await (const row of input.rows) {
-    await record(verifier.check(row));
+  for await (const item of input.rows) {
+    await record(item.content === null ? verifier.check(item.row, null) : verifier.check(item.row, item.content));
     if (options.onProgress && verifier.counts.rows % every === 0) options.onProgress(progress());
   }
   await record(verifier.finish());

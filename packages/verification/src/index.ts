@@ -15,3 +15,4 @@ export * from './webhook-sink.ts';
 export * from './format-report.ts';
 export * from './resume-chain.ts';
 export * from './verify-attached.ts';
+export { defaultThreads, PARALLEL_MIN_ROWS, type ParallelVerifyOptions } from './verify-parallel.ts';

@@ -15,13 +15,33 @@
 // the signed checkpoint recorded with the cut must verify and say what the cut
 // says, else the cut is reported (checkpoint_mismatch); signed checkpoints at or
 // below the cut are vouched for by the cut (their rows were deleted by it).
+// The rows are read in order on one connection; their content checks (the
+// hashing) may run on worker threads (`threads`), batch by batch, ahead of the
+// in-order walk that uses them: the report is the same.
 import type pg from 'pg';
-import { GENESIS_PREV_CHECKSUM, checkRowV2, formatV2Layout, selectListV2, valuesFromResult, quoteIdent, verifyCheckpointSignature, type CheckpointPublicKey, type TableCheckpointBody } from '@audit-chain/chain';
+import Tinypool from 'tinypool';
+import {
+  GENESIS_PREV_CHECKSUM,
+  checkRowV2,
+  formatV2Layout,
+  quoteIdent,
+  selectListV2,
+  valuesFromResult,
+  verifyCheckpointSignature,
+  type CheckpointPublicKey,
+  type CoveredColumn,
+  type FormatV2Layout,
+  type ProblemV2,
+  type StoredRowV2,
+  type TableCheckpointBody,
+} from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
 import { chainLabel, listChainedTables, qualifiedName, type ChainedTable } from '@audit-chain/sealing';
 import { gatherCheckpoints, tableChainId, type CheckpointEvidence, type CheckpointSources } from './checkpoint-evidence.ts';
 import { TableCheckpointCheck } from './table-checkpoint-check.ts';
 import { UnknownTableError } from './table-heads.ts';
+import type { AttachedRowsTask } from './attached-rows-worker.ts';
+import { PARALLEL_MIN_ROWS } from './verify-parallel.ts';
 
 export interface AttachedBreak {
   /** "schema.table chain <key>" */
@@ -50,6 +70,12 @@ export interface AttachedVerifyOptions {
   checkpointSources?: CheckpointSources;
   /** Also report checkpoint lines that name no chain at all (a torn line): set when audit_logs' verification, which reports them, does not run. */
   reportUnclaimed?: boolean;
+  /** Check rows' content on this many worker threads (the report is the same); undefined or 1: on this thread. */
+  threads?: number;
+  /** Rows per FETCH, and per batch handed to a thread (default 2,000). */
+  fetchSize?: number;
+  /** Below this many rows (the tables' planner estimates) the threads are not started (default PARALLEL_MIN_ROWS; 0: always). */
+  minRows?: number;
 }
 
 export interface AttachedChainReport {
@@ -99,14 +125,20 @@ export async function verifyAttachedTables(pool: pg.Pool, options: AttachedVerif
     report.warnings.push('no keyring: attached tables\' chains are not checked against signed checkpoints, so a chain recomputed end to end or a deleted tail with its chain state rewritten would go unnoticed');
   }
   const verified = new Set<string>();
-  for (const table of tables) {
-    if (table.status === 'drifted') report.breaks.push({ chain: `${table.schema}.${table.table}`, kind: 'drifted', chainSeq: null, message: table.drift ?? 'the table drifted' });
-    const checkpointsOf = (chainKey: string | null) => {
-      const id = tableChainId(table.schema, table.table, chainKey);
-      verified.add(id);
-      return evidence.tables.get(id) ?? [];
-    };
-    await verifyTable(pool, table, report, checkpointsOf, options.keyring ?? null);
+  const threaded = (options.threads ?? 1) > 1 && tables.length > 0 && (await estimatedRows(pool, tables)) >= (options.minRows ?? PARALLEL_MIN_ROWS);
+  const checker = threaded ? threadChecker(options.threads!) : INLINE_CHECKER;
+  try {
+    for (const table of tables) {
+      if (table.status === 'drifted') report.breaks.push({ chain: `${table.schema}.${table.table}`, kind: 'drifted', chainSeq: null, message: table.drift ?? 'the table drifted' });
+      const checkpointsOf = (chainKey: string | null) => {
+        const id = tableChainId(table.schema, table.table, chainKey);
+        verified.add(id);
+        return evidence.tables.get(id) ?? [];
+      };
+      await verifyTable(pool, table, report, checkpointsOf, options.keyring ?? null, checker, options.fetchSize ?? FETCH);
+    }
+  } finally {
+    await checker.close();
   }
   // Trusted checkpoints of a chain no table or state row has any more: all of it is gone.
   for (const [id, list] of evidence.tables) {
@@ -128,6 +160,46 @@ export async function verifyAttachedTables(pool: pg.Pool, options: AttachedVerif
   return report;
 }
 
+/** The planner's row estimate of the tables (pg_class.reltuples; -1, never analyzed, counts as 0). */
+async function estimatedRows(pool: pg.Pool, tables: readonly ChainedTable[]): Promise<number> {
+  const result = await pool.query<{ rows: number }>(
+    'select coalesce(sum(greatest(c.reltuples, 0)), 0)::float8 as rows from pg_class c where c.oid = any($1::regclass[])',
+    [tables.map(qualifiedName)],
+  );
+  return result.rows[0]!.rows;
+}
+
+type AttachedRow = Record<string, unknown> & { seq: string; chain_key: string | null; prev: string | null; checksum: string | null; digest: string | null; salt: string | null };
+
+const FETCH = 2000;
+
+/** Content checks of a batch of rows (null entries are not checked), and how many batches may run ahead of the one walked. */
+interface ContentChecker {
+  ahead: number;
+  check(covered: readonly CoveredColumn[], layout: FormatV2Layout, rows: (StoredRowV2 | null)[]): Promise<(ProblemV2 | null)[]>;
+  close(): Promise<void>;
+}
+
+const INLINE_CHECKER: ContentChecker = {
+  ahead: 0,
+  check: async (_covered, layout, rows) => rows.map((row) => (row === null ? null : checkRowV2(layout, row))),
+  close: async () => {},
+};
+
+function threadChecker(threads: number): ContentChecker {
+  const pool = new Tinypool({
+    filename: new URL('./attached-rows-worker.ts', import.meta.url).href,
+    minThreads: threads,
+    maxThreads: threads,
+    resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
+  });
+  return {
+    ahead: threads * 2,
+    check: (covered, _layout, rows) => pool.run({ covered, rows } satisfies AttachedRowsTask) as Promise<(ProblemV2 | null)[]>,
+    close: () => pool.destroy(),
+  };
+}
+
 interface RetentionCut {
   chain_key: string | null;
   cut_seq: string;
@@ -142,6 +214,8 @@ async function verifyTable(
   report: AttachedVerifyReport,
   checkpointsOf: (chainKey: string | null) => TableCheckpointBody[],
   keyring: readonly CheckpointPublicKey[] | null,
+  checker: ContentChecker,
+  fetchSize: number,
 ): Promise<void> {
   const seq = quoteIdent(table.seqColumn);
   const keyed = table.chainKey !== null;
@@ -191,6 +265,44 @@ async function verifyTable(
     }
     return head;
   };
+  // One row in chain order, with its content check (computed ahead, possibly on a thread).
+  const step = (row: AttachedRow, problem: ProblemV2 | null) => {
+    const head = chainOf(row.chain_key);
+    head.report.rows += 1;
+    const s = BigInt(row.seq);
+    const label = head.report.chain;
+    if (head.cut !== null && s <= head.cut) {
+      report.breaks.push({ chain: label, kind: 'row_below_cut', chainSeq: row.seq, message: `row ${row.seq} is at or below the chain's retention cut at chain_seq ${head.cut}: a cut must not hide rows` });
+      return;
+    }
+    head.checkpoints.row(s, row.checksum);
+    if (row.checksum === null || row.prev === null) {
+      if (s <= head.watermark) report.breaks.push({ chain: label, kind: 'unsealed_below_watermark', chainSeq: row.seq, message: `row ${row.seq} is at or below the watermark ${head.watermark} but not sealed` });
+      else head.report.pending += 1;
+      return;
+    }
+    head.report.sealed += 1;
+    if (s > head.watermark) report.breaks.push({ chain: label, kind: 'sealed_above_watermark', chainSeq: row.seq, message: `row ${row.seq} carries chain values above the watermark ${head.watermark}` });
+    if (row.prev !== head.checksum) report.breaks.push({ chain: label, kind: 'link_broken', chainSeq: row.seq, message: `prev_checksum ${row.prev} is not the previous row's checksum ${head.checksum}` });
+    if (redacted.has(row.seq)) head.report.redacted += 1;
+    if (problem) report.breaks.push({ chain: label, kind: 'content_changed', chainSeq: row.seq, message: problem.message });
+    head.checksum = row.checksum;
+  };
+  /** The row as checkRowV2 takes it, or null when the walk does not check its content (below a cut, or unsealed). */
+  const toCheck = (row: AttachedRow, columns: number): StoredRowV2 | null => {
+    const cut = cuts.get(row.chain_key);
+    if ((cut && BigInt(row.seq) <= BigInt(cut.cut_seq)) || row.checksum === null || row.prev === null) return null;
+    return {
+      chainKey: row.chain_key,
+      chainSeq: row.seq,
+      values: valuesFromResult(row, columns),
+      prevChecksum: row.prev,
+      checksum: row.checksum,
+      piiDigest: row.digest,
+      piiSalt: row.salt,
+      redacted: redacted.has(row.seq),
+    };
+  };
   for (const [index, revision] of table.revisions.entries()) {
     const next = table.revisions[index + 1];
     const layout = formatV2Layout(revision.covered);
@@ -204,42 +316,20 @@ async function verifyTable(
             order by t.${seq}`,
         [revision.effectiveFromSeq.toString(), next ? next.effectiveFromSeq.toString() : null],
       );
+      const checks: { rows: AttachedRow[]; problems: Promise<(ProblemV2 | null)[]> }[] = [];
+      const walk = async (batch: (typeof checks)[number]) => {
+        const problems = await batch.problems;
+        for (const [at, row] of batch.rows.entries()) step(row, problems[at] ?? null);
+      };
       for (;;) {
-        const batch = await client.query<Record<string, unknown> & { seq: string; chain_key: string | null; prev: string | null; checksum: string | null; digest: string | null; salt: string | null }>('fetch 2000 from verify_attached');
-        for (const row of batch.rows) {
-          const head = chainOf(row.chain_key);
-          head.report.rows += 1;
-          const s = BigInt(row.seq);
-          const label = head.report.chain;
-          if (head.cut !== null && s <= head.cut) {
-            report.breaks.push({ chain: label, kind: 'row_below_cut', chainSeq: row.seq, message: `row ${row.seq} is at or below the chain's retention cut at chain_seq ${head.cut}: a cut must not hide rows` });
-            continue;
-          }
-          head.checkpoints.row(s, row.checksum);
-          if (row.checksum === null || row.prev === null) {
-            if (s <= head.watermark) report.breaks.push({ chain: label, kind: 'unsealed_below_watermark', chainSeq: row.seq, message: `row ${row.seq} is at or below the watermark ${head.watermark} but not sealed` });
-            else head.report.pending += 1;
-            continue;
-          }
-          head.report.sealed += 1;
-          if (s > head.watermark) report.breaks.push({ chain: label, kind: 'sealed_above_watermark', chainSeq: row.seq, message: `row ${row.seq} carries chain values above the watermark ${head.watermark}` });
-          if (row.prev !== head.checksum) report.breaks.push({ chain: label, kind: 'link_broken', chainSeq: row.seq, message: `prev_checksum ${row.prev} is not the previous row's checksum ${head.checksum}` });
-          const problem = checkRowV2(layout, {
-            chainKey: row.chain_key,
-            chainSeq: row.seq,
-            values: valuesFromResult(row, revision.covered.length),
-            prevChecksum: row.prev,
-            checksum: row.checksum,
-            piiDigest: row.digest,
-            piiSalt: row.salt,
-            redacted: redacted.has(row.seq),
-          });
-          if (redacted.has(row.seq)) head.report.redacted += 1;
-          if (problem) report.breaks.push({ chain: label, kind: 'content_changed', chainSeq: row.seq, message: problem.message });
-          head.checksum = row.checksum;
-        }
-        if (batch.rows.length < 2000) break;
+        const batch = await client.query<AttachedRow>(`fetch ${fetchSize} from verify_attached`);
+        const problems = checker.check(revision.covered, layout, batch.rows.map((row) => toCheck(row, revision.covered.length)));
+        problems.catch(() => {});
+        checks.push({ rows: batch.rows, problems });
+        if (checks.length > checker.ahead) await walk(checks.shift()!);
+        if (batch.rows.length < fetchSize) break;
       }
+      for (const batch of checks.splice(0)) await walk(batch);
     });
   }
   for (const [chainKey, state] of states) {

@@ -4,10 +4,11 @@
 // pure verifier. Memory holds one page of rows, the trusted checkpoints and the
 // kept breaks, whatever the chains' lengths.
 import type pg from 'pg';
-import { verifyChain, type BreakKind, type CheckpointBody, type CheckpointPublicKey, type ChainStateSnapshot, type VerifyCounts } from '@audit-chain/chain';
-import { listChainStates, listChainsInRows, streamChainRows, type ChainStateRow } from '@audit-chain/sealing';
+import { verifyChain, type CheckpointPublicKey, type VerifyCounts } from '@audit-chain/chain';
+import { listChainStates, listChainsInRows, streamChainRows } from '@audit-chain/sealing';
 import { gatherCheckpoints, type CheckpointEvidence, type CheckpointSources } from './checkpoint-evidence.ts';
-import { laterStart, retentionStart } from './retention-start.ts';
+import { ChainTally, chainPrelude, rowVerification, walkChainIndexInOrder, type OneChainOptions } from './chain-prelude.ts';
+import { PARALLEL_MIN_ROWS, ParallelChainVerifier, type ParallelVerifyOptions } from './verify-parallel.ts';
 import { chainId, type ChainSummary, type RunBreak, type VerifyRunReport } from './run-types.ts';
 
 export interface VerifyRunOptions {
@@ -24,6 +25,11 @@ export interface VerifyRunOptions {
   onChainStart?: (chain: { orgId: string | null; index: number; total: number; expectedRows: number }) => void;
   onProgress?: (rowsRead: number) => void;
   onChainDone?: (summary: ChainSummary) => void | Promise<void>;
+  /**
+   * Verify on worker threads (verify-parallel.ts): the same breaks, report and
+   * exit status as a sequential run. Undefined: sequential.
+   */
+  parallel?: ParallelVerifyOptions;
   /** Stops the run between pages of rows (e.g. a worker shutting down); the run then throws the signal's reason. */
   signal?: AbortSignal;
   /**
@@ -37,8 +43,6 @@ export interface VerifyRunOptions {
 export class VerifyRunError extends Error {
   override name = 'VerifyRunError';
 }
-
-const EMPTY_STATE: ChainStateSnapshot = { watermarkSeq: '0', headChecksum: null, sealedCount: null };
 
 export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Promise<VerifyRunReport> {
   if (options.fromCheckpoint && !options.keyring) throw new VerifyRunError('--from-checkpoint needs a keyring: only a checkpoint whose signature holds can be a starting point');
@@ -107,13 +111,10 @@ export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Pr
   const stateOf = new Map(states.map((state) => [chainId(state.orgId), state]));
 
   let rowsBefore = 0;
-  for (const [index, orgId] of chains.entries()) {
-    options.signal?.throwIfAborted();
+  const chainOptions = (orgId: string | null): OneChainOptions => {
     const id = chainId(orgId);
     const checkpoints = evidence.trusted.get(id) ?? [];
-    const expectedRows = Number(stateOf.get(id)?.sealedCount ?? 0) - Number(options.fromCheckpoint ? (checkpoints.at(-1)?.sealed_count ?? 0) : 0);
-    options.onChainStart?.({ orgId, index, total: chains.length, expectedRows: Math.max(0, expectedRows) });
-    const summary = await verifyOneChain(pool, orgId, {
+    return {
       checkpoints,
       checkpointBreaks: checkpointBreaks.get(id) ?? [],
       otherOrgIds: allOrgIds,
@@ -126,12 +127,26 @@ export async function verifyChains(pool: pg.Pool, options: VerifyRunOptions): Pr
         options.signal?.throwIfAborted();
         options.onProgress?.(rowsBefore + rows);
       },
-    });
-    rowsBefore += summary.counts.rows;
-    report.chains.push(summary);
-    addCounts(report.totals, summary.counts);
-    report.totals.chains += 1;
-    await options.onChainDone?.(summary);
+    };
+  };
+  const sealedRows = chains.reduce((sum, orgId) => sum + Number(stateOf.get(chainId(orgId))?.sealedCount ?? 0), 0);
+  const parallel = options.parallel && sealedRows >= (options.parallel.minRows ?? PARALLEL_MIN_ROWS) ? await ParallelChainVerifier.start(pool, chains, chainOptions, options.parallel) : null;
+  try {
+    for (const [index, orgId] of chains.entries()) {
+      options.signal?.throwIfAborted();
+      const id = chainId(orgId);
+      const checkpoints = evidence.trusted.get(id) ?? [];
+      const expectedRows = Number(stateOf.get(id)?.sealedCount ?? 0) - Number(options.fromCheckpoint ? (checkpoints.at(-1)?.sealed_count ?? 0) : 0);
+      options.onChainStart?.({ orgId, index, total: chains.length, expectedRows: Math.max(0, expectedRows) });
+      const summary = parallel ? await parallel.verifyNext(orgId) : await verifyOneChain(pool, orgId, chainOptions(orgId));
+      rowsBefore += summary.counts.rows;
+      report.chains.push(summary);
+      addCounts(report.totals, summary.counts);
+      report.totals.chains += 1;
+      await options.onChainDone?.(summary);
+    }
+  } finally {
+    await parallel?.close();
   }
   // Untrusted checkpoints naming a chain that was not walked (no rows, state or trusted checkpoint) are breaks all the same.
   const walked = new Set(chains.map(chainId));
@@ -151,116 +166,27 @@ async function chainHasRows(pool: pg.Pool, orgId: string | null): Promise<boolea
   return result.rows[0]!.found;
 }
 
-interface OneChainOptions {
-  checkpoints: readonly CheckpointBody[];
-  checkpointBreaks: readonly RunBreak[];
-  otherOrgIds: Iterable<string | null>;
-  fromCheckpoint: CheckpointBody | null;
-  /** Whether checkpoints were checked at all (a keyring was given). */
-  keyringGiven: boolean;
-  haltIsBreak: boolean;
-  pageSize: number | undefined;
-  onBreak: (chainBreak: RunBreak) => void;
-  onProgress: (rows: number) => void;
-}
-
 async function verifyOneChain(pool: pg.Pool, orgId: string | null, options: OneChainOptions): Promise<ChainSummary> {
-  const breaksByKind: Partial<Record<BreakKind, number>> = {};
-  let breakCount = 0;
-  let firstBreak: RunBreak | null = null;
-  const onBreak = (chainBreak: RunBreak) => {
-    breakCount += 1;
-    breaksByKind[chainBreak.kind] = (breaksByKind[chainBreak.kind] ?? 0) + 1;
-    firstBreak ??= chainBreak;
-    options.onBreak(chainBreak);
-  };
-  for (const chainBreak of options.checkpointBreaks) onBreak(chainBreak);
-
+  const tally = new ChainTally(options.onBreak);
   const client = await pool.connect();
   try {
     // State and rows from one snapshot: nothing compared was sealed after what it is compared with.
     await client.query('begin isolation level repeatable read read only');
-    // Each page must walk the (org_id, chain_seq) index in order. With statistics
-    // that lag a chain's growth the planner may pick a bitmap scan and sort the whole
-    // rest of the chain for every page instead, which makes a long chain quadratic.
-    await client.query('set local enable_bitmapscan = off');
-    await client.query('set local enable_seqscan = off');
-    const [state] = await listChainStates(client, orgId);
-    if (state?.haltedAt && options.haltIsBreak) {
-      onBreak({
-        kind: 'chain_halted',
-        orgId,
-        chainSeq: state.watermarkSeq,
-        rowId: null,
-        expected: 'not halted',
-        found: `halted at ${state.haltedAt}`,
-        message: `the sealer halted this chain at ${state.haltedAt} (${state.haltedReason ?? 'no reason recorded'}): rows after the watermark are not sealed until an operator acts`,
-      });
-    }
-    const snapshot = stateSnapshot(orgId, state, options.checkpoints, onBreak);
-    // Against a stand-in state the verifier's head checks would only repeat that the state is gone.
-    const standIn = state === undefined && snapshot !== EMPTY_STATE;
-    const start = laterStart(await retentionStart(client, orgId, options.checkpoints, options.keyringGiven, onBreak, options.pageSize), options.fromCheckpoint);
+    await walkChainIndexInOrder(client);
+    const prelude = await chainPrelude(client, orgId, options, tally.add);
+    const verification = rowVerification(orgId, prelude, options, tally.add);
     const report = await verifyChain(
-      {
-        orgId,
-        state: snapshot,
-        checkpoints: options.checkpoints,
-        fromCheckpoint: start,
-        otherOrgIds: options.otherOrgIds,
-        rows: streamChainRows(client, orgId, {
-          afterSeq: start ? BigInt(start.chain_seq) : 0n,
-          pageSize: options.pageSize,
-        }),
-      },
-      {
-        keepBreaks: 0,
-        onBreak: (chainBreak) => {
-          if (!(standIn && chainBreak.kind === 'head_mismatch')) onBreak({ ...chainBreak, orgId });
-        },
-        onProgress: (progress) => options.onProgress(progress.counts.rows),
-      },
+      { ...verification.input, rows: streamChainRows(client, orgId, { afterSeq: prelude.start ? BigInt(prelude.start.chain_seq) : 0n, pageSize: options.pageSize }) },
+      verification.options,
     );
     await client.query('commit');
-    return {
-      orgId,
-      counts: report.counts,
-      breakCount,
-      breaksByKind,
-      firstBreak,
-      startedAfter: start?.chain_seq ?? null,
-      trustedCheckpoints: options.checkpoints.length,
-      watermarkSeq: snapshot.watermarkSeq,
-      lastSeq: report.lastSeq,
-    };
+    return tally.summary(orgId, report, prelude, options.checkpoints.length);
   } catch (error) {
     await client.query('rollback').catch(() => {});
     throw error;
   } finally {
     client.release();
   }
-}
-
-/**
- * The chain state to check against. A chain with signed checkpoints but no
- * state row lost it (deleted, or restored from an older backup): that is a
- * break, and the latest checkpoint stands in for the state so the rows it
- * covers are still checked.
- */
-function stateSnapshot(orgId: string | null, state: ChainStateRow | undefined, checkpoints: readonly CheckpointBody[], onBreak: (chainBreak: RunBreak) => void): ChainStateSnapshot {
-  if (state) return { watermarkSeq: state.watermarkSeq, headChecksum: state.headChecksum, sealedCount: state.sealedCount };
-  const latest = checkpoints.at(-1);
-  if (!latest) return EMPTY_STATE;
-  onBreak({
-    kind: 'head_mismatch',
-    orgId,
-    chainSeq: latest.chain_seq,
-    rowId: null,
-    expected: `a chain state at or after chain_seq ${latest.chain_seq}`,
-    found: null,
-    message: `chain ${chainId(orgId)} has no row in audit_chain_state, but signed checkpoints up to chain_seq ${latest.chain_seq}: the chain state was deleted`,
-  });
-  return { watermarkSeq: latest.chain_seq, headChecksum: latest.checksum, sealedCount: latest.sealed_count };
 }
 
 function addCounts(total: VerifyCounts, counts: VerifyCounts): void {

@@ -5,7 +5,7 @@
 import { CommanderError, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { createPool } from '@audit-chain/db';
-import { checkpointSourcesFromConfig, describeReport, keyringFromConfig, reportJson, runVerification, verifyAttachedTables, type AttachedVerifyReport, type RecordedRunReport } from '@audit-chain/verification';
+import { checkpointSourcesFromConfig, defaultThreads, describeReport, keyringFromConfig, reportJson, runVerification, verifyAttachedTables, type AttachedVerifyReport, type RecordedRunReport } from '@audit-chain/verification';
 import type { CliContext, RegisterCommand } from '../context.ts';
 import { CliError, ExitCodeError } from '../errors.ts';
 
@@ -46,6 +46,7 @@ interface VerifyOptions {
   dbCheckpoints: boolean;
   record: boolean;
   maxBreaks: number;
+  jobs: number;
 }
 
 export const registerVerify: RegisterCommand = (program, context) => {
@@ -62,6 +63,7 @@ export const registerVerify: RegisterCommand = (program, context) => {
     .option('--no-db-checkpoints', 'ignore the copy of the checkpoints in the database: check against the exported files alone')
     .option('--no-record', 'do not record the run in audit_chain_verifications')
     .option('--max-breaks <n>', 'most breaks listed (all are counted)', positiveInt, 1000)
+    .option('--jobs <n>', 'worker threads that read and hash rows (1: no threads); the report is the same whatever the number', positiveInt, defaultThreads())
     .exitOverride(usageErrorsExit2)
     .addHelpText(
       'after',
@@ -99,7 +101,7 @@ async function verifyAttached(context: CliContext, options: VerifyOptions): Prom
   const checkpointSources = checkpointSourcesFromConfig(config, { dir: options.checkpoints, table: options.dbCheckpoints });
   const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain verify', max: 2 });
   try {
-    const report = await verifyAttachedTables(pool, { table: options.table, keyring, checkpointSources, reportUnclaimed: options.table !== undefined });
+    const report = await verifyAttachedTables(pool, { table: options.table, keyring, checkpointSources, reportUnclaimed: options.table !== undefined, threads: options.jobs });
     // The audit_logs run already said so when it ran.
     if (options.table === undefined) report.warnings = report.warnings.filter((warning) => !warning.startsWith('no keyring') && !warning.startsWith('no checkpoint directory'));
     return report;
@@ -145,6 +147,7 @@ async function verify(context: CliContext, options: VerifyOptions): Promise<Reco
       fromCheckpoint: options.fromCheckpoint ?? false,
       keepBreaks: options.maxBreaks,
       record: options.record ? { trigger: 'cli', orgId } : null,
+      ...(options.jobs > 1 ? { parallel: { databaseUrl: context.databaseUrl(), threads: options.jobs } } : {}),
       onChainStart: (chain) => {
         if (!bar) return;
         expected += chain.expectedRows;

@@ -1,9 +1,11 @@
 // Format v2, part 3: sealing rows of a chain and checking a sealed row, for any
 // layout (table). Storage, randomness and the chain's order are the caller's.
+import { hash } from 'node:crypto';
 import { GENESIS_PREV_CHECKSUM } from '../canonical.ts';
 import { checksumVerdict, type ContentProblem } from '../checksum-verdict.ts';
 import { CanonicalFormError, HEX64, SALT } from '../row-validation.ts';
 import { FORMAT_V2, type FormatV2Layout, type RowV2 } from './canonical-v2.ts';
+import { compiledLayoutV2 } from './compiled-v2.ts';
 
 export interface LinkV2 {
   chainSeq: string;
@@ -72,7 +74,8 @@ function personalProblemV2(layout: FormatV2Layout, row: StoredRowV2): Omit<Probl
   if (!SALT.test(row.piiSalt)) {
     return { expected: 'pii_salt', found: row.piiSalt, message: 'pii_salt is not 32 lowercase hex digits: the personal values cannot be checked' };
   }
-  const digest = layout.personalDigest(row.values, row.piiSalt);
+  // The compiled encoding: the general one's bytes and refusals (compiled-v2.test.ts), at a verifier's pace.
+  const digest = hash('sha256', compiledLayoutV2(layout).personalDigestInput(row.values, row.piiSalt), 'hex');
   if (digest === row.piiDigest) return null;
   const names = personal.map((index) => layout.columns[index]!.name).join(', ');
   return { expected: row.piiDigest, found: digest, message: `pii_digest does not recompute: ${names || 'no personal column'} or pii_salt changed since the row was sealed` };
@@ -87,7 +90,7 @@ export function checkRowV2(layout: FormatV2Layout, row: StoredRowV2): ProblemV2 
   let recomputed: string;
   try {
     personal = personalProblemV2(layout, row);
-    recomputed = layout.checksum(row, { prevChecksum: row.prevChecksum, piiDigest: row.piiDigest });
+    recomputed = hash('sha256', compiledLayoutV2(layout).checksumInput(row, { prevChecksum: row.prevChecksum, piiDigest: row.piiDigest }), 'hex');
   } catch (error) {
     if (!(error instanceof CanonicalFormError)) throw error;
     return { part: 'unreadable', expected: row.checksum, found: null, message: `cannot recompute the checksum: ${error.message}` };
