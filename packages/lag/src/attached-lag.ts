@@ -21,6 +21,8 @@ import { ageSeconds, iso, num, round3 } from './sql.ts';
 import type { ChainDrift, ChainLag, OldestPending, TableLag } from './types.ts';
 
 export interface AttachedTableReading {
+  /** audit_chain_tables.id. */
+  tableId: number;
   lag: TableLag;
   oldest: OldestPending | undefined;
   chains: SortedChain[];
@@ -116,7 +118,7 @@ function tableWriters(): string {
            order by l.virtualtransaction, l.granted desc`;
 }
 
-async function readTable(db: Queryable, table: ChainedTable, workersAlive: number): Promise<AttachedTableReading> {
+export async function readAttachedTable(db: Queryable, table: ChainedTable, workersAlive: number): Promise<AttachedTableReading> {
   const name = `${table.schema}.${table.table}`;
   const tableId = table.id;
   const horizonRow = (
@@ -168,6 +170,7 @@ async function readTable(db: Queryable, table: ChainedTable, workersAlive: numbe
       last_seal_age_seconds: row.last_seal_age === null ? null : round3(row.last_seal_age),
       halted: null,
       drift,
+      // Filled for the chains shown (table-checkpoints.ts: one query per page).
       last_checkpoint: null,
       last_verification: null,
     };
@@ -195,6 +198,7 @@ async function readTable(db: Queryable, table: ChainedTable, workersAlive: numbe
     .reduce<number | undefined>((max, chain) => Math.max(max ?? 0, chain.lag.oldest_pending?.age_seconds ?? horizonRow?.horizon_age ?? 0), undefined);
   const held = behind ? heldSeconds(horizonRow?.horizon_age ?? null, holders, oldestHeld) : 0;
   return {
+    tableId,
     lag: {
       table: name,
       format_version: 2,
@@ -231,6 +235,6 @@ export function isOlder(a: { recorded_at: string | null; chain_seq: string }, b:
 /** Every attached table's figures, in registry order. */
 export async function readAttachedTables(db: Queryable, workersAlive: number): Promise<AttachedTableReading[]> {
   const readings: AttachedTableReading[] = [];
-  for (const table of await listChainedTables(db)) readings.push(await readTable(db, table, workersAlive));
+  for (const table of await listChainedTables(db)) readings.push(await readAttachedTable(db, table, workersAlive));
   return readings;
 }

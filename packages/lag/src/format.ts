@@ -131,13 +131,14 @@ export function renderChainDetail(detail: ChainDetail): string[] {
   const c = detail.chain;
   const lines = [
     `chain           ${c.table} ${c.chain}`,
-    `pending         ${formatCount(c.pending_rows)} rows (${formatCount(c.held_rows)} held above the discovered position); oldest ${c.oldest_pending ? `#${c.oldest_pending.chain_seq} recorded ${c.oldest_pending.recorded_at} (${formatAge(c.oldest_pending.age_seconds)} ago)` : '-'}`,
+    `pending         ${formatCount(c.pending_rows)} rows (${formatCount(c.held_rows)} held above ${detail.table_lag ? "the table's horizon" : 'the discovered position'}); oldest ${c.oldest_pending ? `#${c.oldest_pending.chain_seq} recorded ${c.oldest_pending.recorded_at} (${formatAge(c.oldest_pending.age_seconds)} ago)` : '-'}`,
     `watermark/head  ${c.watermark_seq} / ${c.head_seq}; ${formatCount(c.sealed_rows)} rows sealed; last seal ${c.last_sealed_at ?? 'never'}`,
     `halted          ${c.halted ? `HALTED ${c.halted.at}: ${c.halted.reason ?? ''} (investigate: audit-chain verify --org ${c.chain}; resume: audit-chain resume --org ${c.chain})` : 'no'}`,
     `checkpoint      ${c.last_checkpoint ? `#${c.last_checkpoint.chain_seq} signed ${c.last_checkpoint.signed_at} (${formatAge(c.last_checkpoint.age_seconds)} ago, key ${c.last_checkpoint.key_id}); ${c.last_checkpoint.rows_since} rows sealed since` : 'none'}`,
     `verification    ${c.last_verification ? `${c.last_verification.breaks_found > 0 ? 'BROKEN: ' : ''}${c.last_verification.breaks_found} breaks in ${formatCount(c.last_verification.rows_checked)} rows at ${c.last_verification.verified_at}` : 'never'}`,
+    ...(c.drift ? [`DRIFTED         ${c.drift.message}`] : []),
     '',
-    ...renderHorizon(detail.horizon),
+    ...(detail.table_lag ? ['table:', ...renderTables([detail.table_lag])] : renderHorizon(detail.horizon)),
   ];
   return lines;
 }

@@ -5,3 +5,4 @@ export * from './cursor.ts';
 export * from './histogram.ts';
 export { throughput } from './totals.ts';
 export * from './format.ts';
+export * from './table-views.ts';

@@ -36,10 +36,13 @@ export interface CheckpointRow {
   created_at: string;
 }
 
-export function toCheckpointRecord(row: CheckpointRow): CheckpointRecord {
+/** A row of audit_chain_checkpoints, of audit_logs (named `table`). */
+export function toCheckpointRecord(row: CheckpointRow, table: string): CheckpointRecord {
   return {
     id: num(row.id),
+    table,
     chain: chainIdOf(row.org_id),
+    chain_key: row.org_id,
     org_id: row.org_id,
     chain_seq: row.chain_seq,
     sealed_count: num(row.sealed_count),

@@ -234,7 +234,11 @@ export interface LagOverview {
 
 export interface CheckpointRecord {
   id: number;
+  /** The chained table, schema.table: audit_logs' checkpoints are in audit_chain_checkpoints, attached tables' in audit_chain_table_checkpoints (ids of each). */
+  table: string;
   chain: ChainId;
+  /** The chain key's value as text (audit_logs: the org uuid); null for a NULL key or a table without one. */
+  chain_key: string | null;
   org_id: string | null;
   chain_seq: string;
   sealed_count: number;
@@ -249,8 +253,12 @@ export interface CheckpointRecord {
 
 export interface ChainDetail {
   generated_at: string;
+  /** audit_logs' horizon (for an attached chain, its own table's is `table_lag`). */
   horizon: HorizonLag;
   chain: ChainLag;
+  /** An attached chain's table: its horizon, open writers and summed figures; null for audit_logs' chains (its horizon is `horizon`). */
+  table_lag: TableLag | null;
+  /** The chain's latest checkpoints (at most 5), highest chain_seq first. */
   recent_checkpoints: CheckpointRecord[];
 }
 

@@ -4,6 +4,7 @@
 // command line all call these.
 import type pg from 'pg';
 import { readAttachedTables, type AttachedTableReading } from './attached-lag.ts';
+import { fillTableCheckpoints, type AttachedChainRef } from './table-checkpoints.ts';
 import { mergePage } from './chain-order.ts';
 import { readChainsPage, readOneChain, type OwnTable } from './chains.ts';
 import type { CheckpointCursor, OverviewCursor } from './cursor.ts';
@@ -42,7 +43,7 @@ async function heldRowsOf(db: Queryable, horizon: HorizonLag, window: bigint): P
 }
 
 /** audit_logs' name and registry id (0 when it is not registered: it then sorts before every attached table). */
-async function readOwnTable(db: Queryable): Promise<OwnTable> {
+export async function readOwnTable(db: Queryable): Promise<OwnTable> {
   const row = (
     await db.query<{ name: string; id: number | null }>(
       `select n.nspname || '.' || c.relname as name,
@@ -84,7 +85,17 @@ async function readAll(db: Queryable, o: ReturnType<typeof resolveOptions>): Pro
 /** The worst chains of every table after `cursor`: audit_logs' page merged with the attached tables' chains. */
 async function readWorstChains(db: Queryable, reading: Reading, limit: number, cursor?: OverviewCursor): Promise<{ chains: ChainLag[]; nextCursor: string | null }> {
   const own = await readChainsPage(db, limit, reading.held, reading.own, cursor, reading.probes);
-  return mergePage([own, ...reading.attached.map((table) => table.chains)], limit, cursor);
+  const page = mergePage([own, ...reading.attached.map((table) => table.chains)], limit, cursor);
+  // The attached chains shown get their latest checkpoint: one query for the page.
+  const tableOf = new Map<ChainLag, number>();
+  for (const table of reading.attached) for (const chain of table.chains) tableOf.set(chain.lag, table.tableId);
+  const attached: AttachedChainRef[] = [];
+  for (const lag of page.chains) {
+    const tableId = tableOf.get(lag);
+    if (tableId !== undefined) attached.push({ lag, tableId });
+  }
+  await fillTableCheckpoints(db, attached);
+  return page;
 }
 
 export async function getLagOverview(
@@ -117,7 +128,7 @@ export async function getChainLag(pool: pg.Pool, orgId: string | null, options: 
     const chain = await readOneChain(db, orgId, await heldRowsOf(db, horizon, o.aboveDiscoveredWindow), await readOwnTable(db), await readProbeMode(db));
     if (!chain) return undefined;
     const checkpoints = await db.query<CheckpointRow>(readCheckpoints(orgId, 5));
-    return { generated_at: generatedAt, horizon, chain, recent_checkpoints: checkpoints.rows.map(toCheckpointRecord) };
+    return { generated_at: generatedAt, horizon, chain, table_lag: null, recent_checkpoints: checkpoints.rows.map((row) => toCheckpointRecord(row, chain.table)) };
   });
 }
 
@@ -155,6 +166,7 @@ export async function getMetricsSnapshot(pool: pg.Pool, topN: number, options: L
   });
 }
 
+/** audit_logs' recorded checkpoints (attached tables': listTableCheckpoints). */
 export async function listCheckpoints(
   pool: pg.Pool,
   page: { orgId?: string | null | undefined; limit: number; cursor?: CheckpointCursor | undefined },
@@ -165,9 +177,10 @@ export async function listCheckpoints(
     const rows = (await db.query<CheckpointRow>(readCheckpoints(page.orgId, limit + 1, page.cursor))).rows;
     const shown = rows.slice(0, limit);
     const last = shown.at(-1);
+    const table = (await readOwnTable(db)).name;
     return {
       generated_at: generatedAt,
-      checkpoints: shown.map(toCheckpointRecord),
+      checkpoints: shown.map((row) => toCheckpointRecord(row, table)),
       next_cursor: rows.length > limit && last ? encodeCheckpointCursor({ id: BigInt(last.id), chainSeq: BigInt(last.chain_seq) }) : null,
     };
   });

@@ -1,9 +1,11 @@
 // GET /admin/v1/lag (the overview, worst chains first, paginated),
-// GET /admin/v1/lag/:orgId (one chain), GET /admin/v1/status (one screen),
+// GET /admin/v1/lag/:orgId (one chain of audit_logs),
+// GET /admin/v1/lag/tables/:table/chains/:chain (one chain of any chained
+// table: the chain id URL-encoded), GET /admin/v1/status (one screen),
 // GET /admin/v1/history (the sampled hour behind the admin page's chart).
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import type { Pool } from '@audit-chain/db';
-import { getChainLag, getLagOverview, getLagStatus } from '@audit-chain/lag';
+import { getChainLag, getLagOverview, getLagStatus, getTableChainLag } from '@audit-chain/lag';
 import { ApiError, validationError, type FieldProblem } from '../errors.ts';
 import type { LagHistory } from './lag-history.ts';
 import { parseChain, QueryParser, type RawQuery } from './query.ts';
@@ -39,6 +41,14 @@ export function registerLagRoutes(app: FastifyInstance, options: LagRoutesOption
     return detail;
   });
 
+  app.get<{ Params: { table: string; chain: string }; Querystring: RawQuery }>('/admin/v1/lag/tables/:table/chains/:chain', { onRequest: auth }, async (request) => {
+    new QueryParser(request.query).done();
+    const { table, chain } = request.params;
+    const result = await getTableChainLag(pool, table, chain);
+    if ('found' in result) return result.found;
+    throw notFound(result.missing, table, chain);
+  });
+
   app.get<{ Querystring: RawQuery }>('/admin/v1/status', { onRequest: auth }, async (request) => {
     new QueryParser(request.query).done();
     return getLagStatus(pool, { previous });
@@ -48,4 +58,11 @@ export function registerLagRoutes(app: FastifyInstance, options: LagRoutesOption
     new QueryParser(request.query).done();
     return { interval_seconds: history ? history.intervalMs / 1000 : null, samples: history?.samples() ?? [] };
   });
+}
+
+/** The 404 of a table-and-chain request: which of the two is unknown. */
+export function notFound(missing: 'table' | 'chain', table: string, chain: string): ApiError {
+  return missing === 'table'
+    ? new ApiError(404, 'table_not_found', `no chained table ${JSON.stringify(table)} (audit_chain.audit_logs, or a table attached with \`audit-chain attach\`)`)
+    : new ApiError(404, 'chain_not_found', `no chain ${JSON.stringify(chain)} in ${table}`);
 }

@@ -52,6 +52,14 @@ export class QueryParser {
     return cursor;
   }
 
+  /** An optional text value (a table name, a chain id: any text, '' only when `allowEmpty`). */
+  text(name: string, allowEmpty = false): string | undefined {
+    const raw = this.#single(name);
+    if (raw !== '' || allowEmpty) return raw;
+    this.problems.push({ field: name, problem: 'must not be empty' });
+    return undefined;
+  }
+
   /** An optional chain filter: undefined (all chains), null (the system chain) or a uuid. */
   chain(name: string): string | null | undefined {
     const raw = this.#single(name);
