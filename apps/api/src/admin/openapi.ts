@@ -165,8 +165,10 @@ export const ADMIN_SCHEMAS: Record<string, Schema> = {
     next_cursor: nstr,
   }),
   CheckpointRecord: object({
-    id: int,
+    id: { type: 'integer', description: "the record's id in its table's checkpoint record (audit_chain_checkpoints for audit_logs, audit_chain_table_checkpoints for attached tables)" },
+    table,
     chain,
+    chain_key: { type: ['string', 'null'], description: "the chain key's value as text (audit_logs: the org uuid); null for a NULL key or a table without one" },
     org_id: orgId,
     chain_seq: seq,
     sealed_count: int,
@@ -182,7 +184,8 @@ export const ADMIN_SCHEMAS: Record<string, Schema> = {
     generated_at: time,
     horizon: ref('HorizonLag'),
     chain: ref('ChainLag'),
-    recent_checkpoints: { type: 'array', items: ref('CheckpointRecord') },
+    table_lag: { ...nullable(ref('TableLag')), description: "an attached chain's table (its own horizon and open writers); null for audit_logs' chains" },
+    recent_checkpoints: { type: 'array', items: ref('CheckpointRecord'), description: 'the latest 5, highest chain_seq first' },
   }),
   WorkerInfo: object({
     worker_id: str,
@@ -311,6 +314,31 @@ export const ADMIN_PATHS = {
       },
     },
   },
+  '/admin/v1/lag/tables/{table}/chains/{chain}': {
+    get: {
+      ...admin(
+        'Lag of one chain of any chained table',
+        "One chain of an attached table (or of audit_chain.audit_logs) with the overview's figures, its latest checkpoints and its table's horizon. Both path parameters are URL-encoded (a chain key may hold spaces, slashes, any text).",
+        json('the chain', 'ChainDetail'),
+        [
+          { name: 'table', in: 'path', required: true, schema: str, description: 'schema.table, as the overview names it' },
+          {
+            name: 'chain',
+            in: 'path',
+            required: true,
+            schema: str,
+            description:
+              "the overview's chain id: an attached table's chain key value, 'null' for rows with a NULL key (unless the table has a chain whose key is the text 'null'), 'all' for a table without a chain key; audit_logs: an organization's uuid or 'system'",
+          },
+        ],
+      ),
+      responses: {
+        '200': json('the chain', 'ChainDetail'),
+        '404': errorResponse('no such chained table (table_not_found) or no such chain in it (chain_not_found)'),
+        ...adminErrors,
+      },
+    },
+  },
   '/admin/v1/status': {
     get: admin(
       'One-screen summary',
@@ -327,16 +355,25 @@ export const ADMIN_PATHS = {
     ),
   },
   '/admin/v1/checkpoints': {
-    get: admin(
-      'Recorded signed checkpoints, newest first',
-      'With org, one chain in chain_seq order (newest first); without, every chain in the order they were recorded. The table is a convenience copy: verification trusts signatures, not this table.',
-      json('one page of checkpoints', 'CheckpointsPage'),
-      [
-        { name: 'org', in: 'query', required: false, schema: str, description: "an organization's uuid, or 'system'" },
-        limitParam(50, 500),
-        cursorParam,
-      ],
-    ),
+    get: {
+      ...admin(
+        'Recorded signed checkpoints, newest first',
+        "Without table, audit_logs' checkpoints; with table, that chained table's (an attached table's are in audit_chain_table_checkpoints). With org (audit_logs) or chain (with table), one chain in chain_seq order (newest first); without, every chain of the table in the order they were recorded. The record is a convenience copy: verification trusts signatures, not it.",
+        json('one page of checkpoints', 'CheckpointsPage'),
+        [
+          { name: 'org', in: 'query', required: false, schema: str, description: "audit_logs' chain: an organization's uuid, or 'system' (not with table)" },
+          { name: 'table', in: 'query', required: false, schema: str, description: 'schema.table: an attached table, or audit_chain.audit_logs' },
+          { name: 'chain', in: 'query', required: false, schema: str, description: "with table: one chain, named as in the overview (see /admin/v1/lag/tables/{table}/chains/{chain}); a chain without checkpoints gives an empty page" },
+          limitParam(50, 500),
+          cursorParam,
+        ],
+      ),
+      responses: {
+        '200': json('one page of checkpoints', 'CheckpointsPage'),
+        '404': errorResponse('no such chained table (table_not_found), or a chain its table cannot have (chain_not_found)'),
+        ...adminErrors,
+      },
+    },
   },
   '/admin/v1/history': {
     get: admin(
