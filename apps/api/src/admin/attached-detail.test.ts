@@ -6,6 +6,7 @@
 // chains are a 404 / exit 2. Real PostgreSQL, real attach, sealer and signer;
 // checkpoints signed at fixed instants.
 import { spawn } from 'node:child_process';
+import { Ajv } from 'ajv';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ChainDetail, CheckpointRecord, CheckpointsPage, LagOverview } from '@audit-chain/lag';
@@ -14,10 +15,23 @@ import { HorizonTracker, advanceHorizonAndDiscover, sealAttachedTables, sealOnce
 import { generateSigningKeyPair, loadSigningKey, runCheckpointRound } from '@audit-chain/verification';
 import { createTestDatabase } from '../../../../test/support/database.ts';
 import { insertRows, newOrgId } from '../../../../test/support/audit-rows.ts';
+import { OPENAPI_DOCUMENT } from '../openapi.ts';
 import { ADMIN, adminServer } from './test-support.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../../cli/bin/audit-chain.ts', import.meta.url));
+
+const ajv = new Ajv({ strict: false, allErrors: true });
+ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/);
+ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+ajv.addSchema({ $id: 'openapi.json', components: OPENAPI_DOCUMENT.components });
+
+/** The OpenAPI document describes what is served (closed objects). */
+function expectSchema(name: string, body: unknown): void {
+  const validate = ajv.getSchema(`openapi.json#/components/schemas/${name}`)!;
+  validate(body);
+  expect(validate.errors ?? [], JSON.stringify(body).slice(0, 400)).toEqual([]);
+}
 
 const db = await createTestDatabase();
 const app = adminServer(db.pool);
@@ -124,6 +138,7 @@ async function recorded(table: string, key: string | null): Promise<{ id: number
 
 test("the overview's attached chains carry their latest checkpoint, with the rows sealed since", async () => {
   const overview = await getOk<LagOverview>('/admin/v1/lag?limit=500');
+  expectSchema('LagOverview', overview);
   const spaced = overview.chains.find((c) => c.table === ACTIVITY && c.chain === SPACED)!;
   const cps = await recorded(ACTIVITY, SPACED);
   expect(cps).toHaveLength(2);
@@ -169,6 +184,7 @@ test('one attached chain through the API and the command line agrees with the ov
     [SECURITY, 'all', []],
   ] as const) {
     const api = await getOk<ChainDetail>(detailUrl(table, chain));
+    expectSchema('ChainDetail', api);
     const run = await cli(['lag', '--table', table, ...argv, '--json']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
@@ -196,6 +212,7 @@ test('one attached chain through the API and the command line agrees with the ov
 test("audit_logs named as a table gives the same detail as /admin/v1/lag/:orgId", async () => {
   const byOrg = await getOk<ChainDetail>(`/admin/v1/lag/${org}`);
   const byTable = await getOk<ChainDetail>(detailUrl(OWN, org));
+  expectSchema('ChainDetail', byTable);
   expect(stable(byTable)).toEqual(stable(byOrg));
   expect(byTable.table_lag).toBeNull();
   expect(byTable.recent_checkpoints.length).toBeGreaterThan(0);
@@ -237,6 +254,7 @@ test('unknown tables and chains: 404 with the error body, exit 2 with one line',
 test('checkpoints of an attached table, and of one of its chains, newest first and paged', async () => {
   const all = await recorded(ACTIVITY, SPACED);
   const table = await getOk<CheckpointsPage>(`/admin/v1/checkpoints?table=${encodeURIComponent(ACTIVITY)}`);
+  expectSchema('CheckpointsPage', table);
   const ids = (await db.pool.query<{ id: string }>(`select c.id::text from audit_chain_table_checkpoints c join audit_chain_tables t on t.id = c.table_id where t.table_name = 'activity_log' order by c.id desc`)).rows.map((r) => Number(r.id));
   expect(ids.length).toBeGreaterThanOrEqual(6);
   expect(table.checkpoints.map((cp) => cp.id)).toEqual(ids);
@@ -272,6 +290,7 @@ test('checkpoints of an attached table, and of one of its chains, newest first a
 
 test("the checkpoint listing without table is audit_logs' as before; bad filters are refused", async () => {
   const own = await getOk<CheckpointsPage>('/admin/v1/checkpoints');
+  expectSchema('CheckpointsPage', own);
   const ownIds = (await db.pool.query<{ id: string }>('select id::text from audit_chain_checkpoints order by id desc')).rows.map((r) => Number(r.id));
   expect(own.checkpoints.map((cp) => cp.id)).toEqual(ownIds);
   for (const cp of own.checkpoints) expect(cp).toMatchObject({ table: OWN, chain_key: cp.org_id });
@@ -292,4 +311,15 @@ test("the checkpoint listing without table is audit_logs' as before; bad filters
     if (field) expect(response.body.details, query).toEqual(expect.arrayContaining([expect.objectContaining({ field })]));
     else expect(response.body.error, query).toMatch(/^(table|chain)_not_found$/);
   }
+});
+
+test("'null' names the NULL key's chain until the table has a chain whose key is the text 'null' (documented)", async () => {
+  const before = await getOk<ChainDetail>(detailUrl(ACTIVITY, 'null'));
+  expect(before.chain.chain_key).toBeNull();
+  await activity('null', 2);
+  await sealAll();
+  const after = await getOk<ChainDetail>(detailUrl(ACTIVITY, 'null'));
+  expect(after.chain).toMatchObject({ chain_key: 'null', sealed_rows: 2 });
+  const listed = await getOk<CheckpointsPage>(`/admin/v1/checkpoints?table=${ACTIVITY}&chain=null`);
+  expect(listed.checkpoints).toEqual([]);
 });
