@@ -16,7 +16,7 @@ import { generateSigningKeyPair, loadSigningKey, runCheckpointRound } from '@aud
 import { createTestDatabase } from '../../../../test/support/database.ts';
 import { insertRows, newOrgId } from '../../../../test/support/audit-rows.ts';
 import { OPENAPI_DOCUMENT } from '../openapi.ts';
-import { ADMIN, adminServer } from './test-support.ts';
+import { ADMIN, adminServer, parseExposition, valueOf } from './test-support.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../../cli/bin/audit-chain.ts', import.meta.url));
@@ -167,6 +167,10 @@ test("the overview's attached chains carry their latest checkpoint, with the row
     const latest = (await recorded(chain.table, chain.chain_key))[0];
     expect(chain.last_checkpoint?.id, `${chain.table}/${chain.chain}`).toBe(latest?.id);
   }
+  // /metrics: rows since the latest checkpoint, not every sealed row, for an attached chain too.
+  const metrics = parseExposition((await app.inject({ method: 'GET', url: '/metrics', headers: ADMIN })).body);
+  expect(valueOf(metrics, 'audit_chain_rows_since_checkpoint', { table: ACTIVITY, org_id: SPACED })).toBe(2);
+  expect(valueOf(metrics, 'audit_chain_last_checkpoint_age_seconds', { table: ACTIVITY, org_id: SPACED })).toBeGreaterThan(0);
   // Paged: a page holding only some chains fills just those.
   const first = await getOk<LagOverview>('/admin/v1/lag?limit=2');
   for (const chain of first.chains) {
