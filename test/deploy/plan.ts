@@ -3,11 +3,19 @@
 // can be unit-tested without containers (plan.test.ts).
 import { parse } from 'yaml';
 
-/** containers.conf for the test: runc (crun cannot set RLIMIT_NOFILE here) and ulimits within the machine's. */
+/**
+ * containers.conf for the test: runc (crun cannot set RLIMIT_NOFILE here), ulimits within the machine's, and the
+ * CNI network backend with Debian's dnsname plugin, which resolves service names (`postgres`) on the compose
+ * network. Without the plugin the migrate container finds no host `postgres`; netavark, podman's other backend,
+ * left `npm ci` inside the image build waiting on the network here. Named, so the backend never depends on what
+ * the storage holds.
+ */
 export function containersConf(options: { nofile: number; nproc: number; tmpDir: string }): string {
   return [
     '[containers]',
     `default_ulimits = ["nofile=${options.nofile}:${options.nofile}", "nproc=${options.nproc}:${options.nproc}"]`,
+    '[network]',
+    'network_backend = "cni"',
     '[engine]',
     'runtime = "runc"',
     `tmp_dir = ${JSON.stringify(options.tmpDir)}`,

@@ -93,9 +93,10 @@ async function main(): Promise<number> {
     AUDIT_CHAIN_API_PORT: String(apiPort),
   };
   const shell = new Shell(logFile, env);
-  for (const tool of ['podman', 'podman-compose', 'runc', 'debootstrap']) {
+  const tools = ['podman', 'podman-compose', 'runc', 'debootstrap', '/usr/lib/cni/dnsname'];
+  for (const tool of tools) {
     if ((await shell.run('bash', ['-c', `command -v ${tool}`], { allowFailure: true })).code !== 0) {
-      throw new Error(`${tool} is not installed (apt-get install podman podman-compose runc debootstrap; .ci/run does)`);
+      throw new Error(`${tool} is not installed (apt-get install podman podman-compose runc debootstrap golang-github-containernetworking-plugin-dnsname; .ci/run does)`);
     }
   }
 
@@ -117,6 +118,8 @@ async function main(): Promise<number> {
   let failed = false;
   try {
     await compose(['down', '-v'], { allowFailure: true }); // what a previous run left
+    // podman-compose keeps the network; one made before the DNS plugin was installed would resolve no names.
+    await shell.run('podman', ['network', 'rm', '-f', `${PROJECT}_default`], { allowFailure: true });
 
     await step('base images built offline', async () => {
       await ensureDebian({ shell, repo: REPO, cacheDir, workDir, say });
