@@ -70,19 +70,24 @@ export function insertCheckpoint(checkpoint: SignedCheckpoint, sinkNames: readon
   };
 }
 
-/** Checkpoints still pending for some sink, oldest first (through the partial index). */
-export function readExportPending(limit: number): Query {
+/** The two records of signed checkpoints: audit_logs' chains ('org') and attached tables' chains ('table'). */
+export type CheckpointStore = 'org' | 'table';
+
+const STORE_TABLE: Record<CheckpointStore, string> = { org: 'audit_chain_checkpoints', table: 'audit_chain_table_checkpoints' };
+
+/** Checkpoints of `store` still pending for some sink, oldest first (through the partial index). */
+export function readExportPending(limit: number, store: CheckpointStore = 'org'): Query {
   return {
-    text: `select id::text as id, body, signature, exported_to from audit_chain_checkpoints
+    text: `select id::text as id, body, signature, exported_to from ${STORE_TABLE[store]}
             where ${EXPORT_PENDING} order by id limit $1`,
     values: [limit],
   };
 }
 
 /** `outcome`: when the sink took them (ISO time), or why they will never be sent. */
-export function markExported(ids: readonly string[], sink: string, outcome: string): Query {
+export function markExported(ids: readonly string[], sink: string, outcome: string, store: CheckpointStore = 'org'): Query {
   return {
-    text: `update audit_chain_checkpoints
+    text: `update ${STORE_TABLE[store]}
               set exported_to = coalesce(exported_to, '{}'::jsonb) || jsonb_build_object($2::text, $3::text)
             where id = any($1::bigint[])`,
     values: [ids, sink, outcome],

@@ -15,10 +15,10 @@ import {
 } from '@audit-chain/chain';
 import { withTransaction } from '@audit-chain/db';
 import { checkpointDecision, type ChainHead, type CheckpointDecision, type CheckpointPolicy, type LastCheckpoint } from './checkpoint-policy.ts';
-import { CHECKPOINT_LOCK_KEY, insertCheckpoint, markExported, readExportPending, readHeadsAndCheckpoints, readRowAt } from './checkpoint-queries.ts';
+import { CHECKPOINT_LOCK_KEY, insertCheckpoint, markExported, readExportPending, readHeadsAndCheckpoints, readRowAt, type CheckpointStore } from './checkpoint-queries.ts';
 import { SinkError, type CheckpointSink } from './sinks.ts';
 import { storedCheckpointLine } from './stored-checkpoint.ts';
-import { insertTableCheckpoint, markTableExported, readTableExportPending } from './table-checkpoint-queries.ts';
+import { insertTableCheckpoint } from './table-checkpoint-queries.ts';
 import { dueTableHeads, type SkippedTableChain, type TableHead } from './table-heads.ts';
 
 export interface CheckpointRoundOptions {
@@ -169,13 +169,13 @@ async function dueHeads(client: pg.PoolClient, options: CheckpointRoundOptions, 
 
 /** A checkpoint as recorded: in audit_chain_checkpoints ('org') or audit_chain_table_checkpoints ('table'). */
 interface Recorded {
-  store: 'org' | 'table';
+  store: CheckpointStore;
   id: string;
   checkpoint: AnySignedCheckpoint;
 }
 
 function markQuery(store: Recorded['store'], ids: readonly string[], sink: string, outcome: string) {
-  return store === 'org' ? markExported(ids, sink, outcome) : markTableExported(ids, sink, outcome);
+  return markExported(ids, sink, outcome, store);
 }
 
 /** Re-exports checkpoints earlier rounds recorded but some sink did not take. Returns the sinks that failed again. */
@@ -184,8 +184,8 @@ async function retryPendingExports(client: pg.PoolClient, sinks: readonly Checkp
   if (sinks.length === 0) return failed;
   type PendingRow = { id: string; body: unknown; signature: string; exported_to: Record<string, string | null> };
   const stores: [Recorded['store'], PendingRow[]][] = [
-    ['org', (await client.query<PendingRow>(readExportPending(limit))).rows],
-    ['table', (await client.query<PendingRow>(readTableExportPending(limit))).rows],
+    ['org', (await client.query<PendingRow>(readExportPending(limit, 'org'))).rows],
+    ['table', (await client.query<PendingRow>(readExportPending(limit, 'table'))).rows],
   ];
   const pending: (Recorded & { exportedTo: Record<string, string | null> })[] = [];
   for (const [store, rows] of stores) {

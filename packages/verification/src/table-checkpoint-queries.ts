@@ -5,7 +5,7 @@
 // trusts a row of it only through its signature.
 import { quoteIdent, type SignedTableCheckpoint } from '@audit-chain/chain';
 import { qualifiedName, type ChainedTable } from '@audit-chain/sealing';
-import { EXPORT_PENDING, type Query } from './checkpoint-queries.ts';
+import type { Query } from './checkpoint-queries.ts';
 
 /**
  * Every sealed chain of every attached table (or of the tables `tableIds`),
@@ -69,24 +69,7 @@ export function insertTableCheckpoint(tableId: number, checkpoint: SignedTableCh
   };
 }
 
-/** Checkpoints still pending for some sink, oldest first (through the partial index). */
-export function readTableExportPending(limit: number): Query {
-  return {
-    text: `select id::text as id, body, signature, exported_to from audit_chain_table_checkpoints
-            where ${EXPORT_PENDING} order by id limit $1`,
-    values: [limit],
-  };
-}
-
-/** `outcome`: when the sink took them (ISO time), or why they will never be sent. */
-export function markTableExported(ids: readonly string[], sink: string, outcome: string): Query {
-  return {
-    text: `update audit_chain_table_checkpoints
-              set exported_to = coalesce(exported_to, '{}'::jsonb) || jsonb_build_object($2::text, $3::text)
-            where id = any($1::bigint[])`,
-    values: [ids, sink, outcome],
-  };
-}
+// Export retries of these checkpoints: readExportPending and markExported (checkpoint-queries.ts) with store 'table'.
 
 /** A page of every recorded checkpoint of attached tables (keyset on the primary key), for verification. */
 export function readTableCheckpointPage(afterId: string, limit: number): Query {
