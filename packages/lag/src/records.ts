@@ -38,12 +38,17 @@ export interface CheckpointRow {
 
 /** A row of audit_chain_checkpoints, of audit_logs (named `table`). */
 export function toCheckpointRecord(row: CheckpointRow, table: string): CheckpointRecord {
+  return checkpointRecordOf(row, { table, chain: chainIdOf(row.org_id), chain_key: row.org_id, org_id: row.org_id });
+}
+
+/** A recorded checkpoint row of any chained table, named by its table and chain. */
+export function checkpointRecordOf(
+  row: Omit<CheckpointRow, 'org_id' | 'age'>,
+  names: Pick<CheckpointRecord, 'table' | 'chain' | 'chain_key' | 'org_id'>,
+): CheckpointRecord {
   return {
     id: num(row.id),
-    table,
-    chain: chainIdOf(row.org_id),
-    chain_key: row.org_id,
-    org_id: row.org_id,
+    ...names,
     chain_seq: row.chain_seq,
     sealed_count: num(row.sealed_count),
     checksum: row.checksum,

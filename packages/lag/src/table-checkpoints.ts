@@ -5,6 +5,7 @@
 import type { ChainedTable } from '@audit-chain/sealing';
 import { attachedChainId } from './attached-lag.ts';
 import type { CheckpointCursor } from './cursor.ts';
+import { checkpointRecordOf, type CheckpointRow } from './records.ts';
 import type { Queryable } from './snapshot.ts';
 import { ageSeconds, iso, num, round3, type Query } from './sql.ts';
 import type { ChainLag, CheckpointRecord } from './types.ts';
@@ -19,20 +20,8 @@ const COLUMNS = `c.id::text as id, c.chain_key, c.chain_seq::text as chain_seq, 
   c.checksum, ${iso('c.signed_at')} as signed_at, ${ageSeconds('c.signed_at')} as age, c.key_id, c.signature, c.body,
   c.exported_to, ${iso('c.created_at')} as created_at`;
 
-interface TableCheckpointRow {
-  id: string;
-  chain_key: string | null;
-  chain_seq: string;
-  sealed_count: string;
-  checksum: string;
-  signed_at: string;
-  age: number;
-  key_id: string;
-  signature: string;
-  body: unknown;
-  exported_to: unknown;
-  created_at: string;
-}
+/** As audit_logs' checkpoint row, with the chain's key in place of its org_id. */
+type TableCheckpointRow = Omit<CheckpointRow, 'org_id'> & { chain_key: string | null };
 
 /**
  * The latest checkpoint (highest chain_seq) of each listed chain, through the
@@ -125,20 +114,5 @@ export async function queryTableCheckpoints(
 }
 
 function toTableCheckpointRecord(table: ChainedTable, row: TableCheckpointRow): CheckpointRecord {
-  return {
-    id: num(row.id),
-    table: `${table.schema}.${table.table}`,
-    chain: attachedChainId(table, row.chain_key),
-    chain_key: row.chain_key,
-    org_id: null,
-    chain_seq: row.chain_seq,
-    sealed_count: num(row.sealed_count),
-    checksum: row.checksum,
-    signed_at: row.signed_at,
-    key_id: row.key_id,
-    signature: row.signature,
-    body: row.body,
-    exported_to: row.exported_to ?? null,
-    created_at: row.created_at,
-  };
+  return checkpointRecordOf(row, { table: `${table.schema}.${table.table}`, chain: attachedChainId(table, row.chain_key), chain_key: row.chain_key, org_id: null });
 }
