@@ -83,13 +83,13 @@ test('the sequence-default variant numbers rows from its own sequence and its re
   expect((await db.pool.query<{ seq: number }>(insert)).rows[0]!.seq).toBe(1);
 });
 
-test('--variants takes decomposition variants only, in report order, and ignores the pair', () => {
-  expect(selectExtras(['audit-chain-no-brin', 'plain', 'audit-chain-copy', 'audit-chain']).map((v) => v.id)).toEqual([
+test('--variants adds the decomposition variants named, in report order; the pair and the insert section\'s are left out', () => {
+  expect(selectExtras(['audit-chain-no-brin', 'plain', 'advisory-lock', 'audit-chain-copy', 'audit-chain']).map((v) => v.id)).toEqual([
     'audit-chain-copy',
     'audit-chain-no-brin',
   ]);
   expect(selectExtras(undefined)).toEqual([]);
-  expect(() => selectExtras(['advisory-lock'])).toThrow(/not one of the insert-conditions decomposition/);
+  expect(() => selectExtras(['audit-chain-no-brim'])).toThrow(/unknown insert variant audit-chain-no-brim/);
 });
 
 test('ratios pair the runs of one condition and round', () => {
