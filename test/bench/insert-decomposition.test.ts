@@ -42,8 +42,9 @@ async function layoutOf(table: string): Promise<Layout> {
   return {
     identity: column.rows[0]!.attidentity,
     chainSeqDefault: column.rows[0]!.def?.replace(table, '<table>') ?? null,
-    indexes: indexes.rows.map((row) => row.def),
-    checks: checks.rows.map((row) => row.def),
+    // Sorted here, not by the server's collation, so the expected lists below sort the same way.
+    indexes: indexes.rows.map((row) => row.def).sort(),
+    checks: checks.rows.map((row) => row.def).sort(),
     triggers: triggers.rows[0]!.n,
   };
 }
