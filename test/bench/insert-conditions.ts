@@ -6,6 +6,13 @@
 // 32 clients, autocommit. Plain and audit-chain run back to back in every round
 // (which goes first alternates), so each round's ratio compares runs under the
 // same background load; the report gives the median of those ratios.
+//
+// `--variants` adds the decomposition variants of insert-variants.ts (each a
+// copy of audit_logs' layout without one of the things the plain table lacks),
+// run in the same rounds right after the pair, and reported against plain and
+// against audit-chain-copy; `--conditions` picks conditions, e.g.
+// `npm run bench -- --only insert-conditions --conditions simple-growing
+// --variants audit-chain-copy,audit-chain-sequence-default --rounds 4`.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +20,7 @@ import pg from 'pg';
 import { migrate } from '@audit-chain/db';
 import { environmentMarkdown, loadAverage } from './environment.ts';
 import { median } from './insert-path-report.ts';
-import { findVariant, type InsertVariant } from './insert-variants.ts';
+import { DECOMPOSITION_VARIANT_IDS, findVariant, type InsertVariant } from './insert-variants.ts';
 import { INSERT_WORKLOADS } from './insert-workloads.ts';
 import { findPgbench, pgbenchVersion, runPgbench } from './pgbench.ts';
 import type { BenchOptions, BenchSection, SectionReport, TargetCheck } from './section.ts';
@@ -40,10 +47,10 @@ const CONDITIONS: readonly Condition[] = [
   { id: 'simple-growing', label: 'simple protocol, tables growing from run to run', protocol: 'simple', fresh: false },
 ];
 
-interface Measurement {
+export interface Measurement {
   condition: string;
   round: number;
-  variant: 'plain' | 'audit-chain';
+  variant: string;
   tps: number;
   rowsBefore: number;
   load: number;
@@ -61,7 +68,10 @@ async function runInsertConditions(options: BenchOptions): Promise<SectionReport
   const defaults = options.quick ? QUICK : FULL;
   const rounds = options.rounds ?? defaults.rounds;
   const seconds = options.seconds ?? defaults.seconds;
-  const variants = [findVariant('plain'), findVariant('audit-chain')] as [InsertVariant, InsertVariant];
+  const pair = [findVariant('plain'), findVariant('audit-chain')] as [InsertVariant, InsertVariant];
+  const extras = selectExtras(options.variants);
+  const variants = [...pair, ...extras];
+  const conditions = selectConditions(options.conditions);
   const workload = INSERT_WORKLOADS.find((candidate) => candidate.id === 'hot-autocommit')!;
 
   const scratch = await createScratchDatabase(options.serverUrl, 'insert-conditions');
@@ -82,14 +92,16 @@ async function runInsertConditions(options: BenchOptions): Promise<SectionReport
     await client.query('COMMIT');
   };
   const rowsOf = async (variant: InsertVariant) => Number((await client.query<{ n: string }>(`select count(*) as n from ${variant.table}`)).rows[0]!.n);
-  options.log(`${CONDITIONS.length * rounds * 2} runs of ${seconds} s (${CONDITIONS.length} conditions x ${rounds} rounds x plain and audit-chain)`);
+  options.log(
+    `${conditions.length * rounds * variants.length} runs of ${seconds} s (${conditions.length} conditions x ${rounds} rounds x ${variants.map((v) => v.id).join(', ')})`,
+  );
 
   const measurements: Measurement[] = [];
-  for (const condition of CONDITIONS) {
+  for (const condition of conditions) {
     // Growing tables start empty once, then keep every row of every run.
     if (!condition.fresh) for (const variant of variants) await reset(variant);
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? variants : [variants[1], variants[0]];
+      const order = [...(round % 2 === 0 ? pair : [pair[1], pair[0]]), ...rotate(extras, round)];
       for (const variant of order) {
         if (condition.fresh) {
           await reset(variant);
@@ -100,29 +112,68 @@ async function runInsertConditions(options: BenchOptions): Promise<SectionReport
         const result = await runPgbench({ pgbench, databaseUrl: scratch.url, scriptPath: join(scripts, `${variant.id}.sql`), clients: CLIENTS, threads: THREADS, seconds, protocol: condition.protocol });
         const rowsAfter = await rowsOf(variant);
         if (rowsAfter - rowsBefore < result.transactions) throw new Error(`${variant.table}: ${rowsAfter - rowsBefore} rows after ${result.transactions} committed transactions`);
-        measurements.push({ condition: condition.id, round, variant: variant.id as Measurement['variant'], tps: result.tps, rowsBefore, load });
-        options.log(`${condition.id.padEnd(17)} round ${round + 1}/${rounds} ${variant.id.padEnd(12)} ${result.tps.toFixed(0).padStart(6)} tps (table had ${rowsBefore} rows, load ${load.toFixed(1)})`);
+        measurements.push({ condition: condition.id, round, variant: variant.id, tps: result.tps, rowsBefore, load });
+        options.log(`${condition.id.padEnd(17)} round ${round + 1}/${rounds} ${variant.id.padEnd(28)} ${result.tps.toFixed(0).padStart(6)} tps (table had ${rowsBefore} rows, load ${load.toFixed(1)})`);
       }
     }
   }
-  return report({ measurements, rounds, seconds, version, environment: environmentMarkdown(options.environment, options.command) });
+  return report({ measurements, conditions, extras, rounds, seconds, version, environment: environmentMarkdown(options.environment, options.command) });
 }
 
-function ratiosOf(measurements: readonly Measurement[], condition: string, rounds: number): number[] {
+function selectConditions(ids: string[] | undefined): Condition[] {
+  if (!ids) return [...CONDITIONS];
+  return ids.map((id) => {
+    const condition = CONDITIONS.find((candidate) => candidate.id === id);
+    if (!condition) throw new Error(`unknown condition ${id}: want one of ${CONDITIONS.map((c) => c.id).join(', ')}`);
+    return condition;
+  });
+}
+
+/**
+ * The decomposition variants named with --variants, in report order. The pair
+ * is always measured; other known variants belong to the insert section (one
+ * --variants serves every section of a run), and an unknown name is an error.
+ */
+export function selectExtras(ids: string[] | undefined): InsertVariant[] {
+  const wanted = new Set(ids ?? []);
+  for (const id of wanted) findVariant(id);
+  return DECOMPOSITION_VARIANT_IDS.filter((id) => wanted.has(id)).map(findVariant);
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  if (items.length === 0) return [];
+  const shift = by % items.length;
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}
+
+/** Per round, tps(variant) / tps(baseline), for the rounds that measured both. */
+export function pairedRatios(measurements: readonly Measurement[], condition: string, rounds: number, variant: string, baseline: string): number[] {
   const out: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    const plain = measurements.find((m) => m.condition === condition && m.round === round && m.variant === 'plain');
-    const chain = measurements.find((m) => m.condition === condition && m.round === round && m.variant === 'audit-chain');
-    if (plain && chain) out.push(chain.tps / plain.tps);
+    const base = measurements.find((m) => m.condition === condition && m.round === round && m.variant === baseline);
+    const other = measurements.find((m) => m.condition === condition && m.round === round && m.variant === variant);
+    if (base && other) out.push(other.tps / base.tps);
   }
   return out;
 }
 
-function report(input: { measurements: Measurement[]; rounds: number; seconds: number; version: string; environment: string }): SectionReport {
-  const { measurements, rounds, seconds } = input;
+function ratiosOf(measurements: readonly Measurement[], condition: string, rounds: number): number[] {
+  return pairedRatios(measurements, condition, rounds, 'audit-chain', 'plain');
+}
+
+function report(input: {
+  measurements: Measurement[];
+  conditions: readonly Condition[];
+  extras: readonly InsertVariant[];
+  rounds: number;
+  seconds: number;
+  version: string;
+  environment: string;
+}): SectionReport {
+  const { measurements, conditions, extras, rounds, seconds } = input;
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
   const targets: TargetCheck[] = [];
-  const rows = CONDITIONS.map((condition) => {
+  const rows = conditions.map((condition) => {
     const of = (variant: Measurement['variant']) => measurements.filter((m) => m.condition === condition.id && m.variant === variant);
     const ratios = ratiosOf(measurements, condition.id, rounds);
     const ratio = median(ratios);
@@ -148,6 +199,7 @@ function report(input: { measurements: Measurement[]; rounds: number; seconds: n
     '',
     ...targets.map((target) => `- ${target.met ? 'PASS' : 'MISS'} ${target.name}: ${target.measured}`),
     '',
+    ...decompositionMarkdown(measurements, conditions, extras, rounds),
     '### Every run',
     '',
     '| condition | round | variant | tps | table rows before | load |',
@@ -156,4 +208,41 @@ function report(input: { measurements: Measurement[]; rounds: number; seconds: n
     '',
   ].join('\n');
   return { markdown, targets };
+}
+
+/** The --variants rows: each decomposition variant against plain and against audit-chain-copy, per condition. */
+function decompositionMarkdown(
+  measurements: readonly Measurement[],
+  conditions: readonly Condition[],
+  extras: readonly InsertVariant[],
+  rounds: number,
+): string[] {
+  if (extras.length === 0) return [];
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+  const ratio = (variant: string, condition: string, baseline: string) => {
+    const ratios = pairedRatios(measurements, condition, rounds, variant, baseline);
+    return ratios.length === 0 ? 'n/a' : `${median(ratios).toFixed(2)} (${ratios.map((r) => r.toFixed(2)).join(', ')})`;
+  };
+  const hasCopy = extras.some((v) => v.id === 'audit-chain-copy');
+  const rows = conditions.flatMap((condition) =>
+    [findVariant('audit-chain'), ...extras].map((variant) => {
+      const tps = median(measurements.filter((m) => m.condition === condition.id && m.variant === variant.id).map((m) => m.tps));
+      const toCopy = hasCopy && variant.id !== 'audit-chain-copy' ? ratio(variant.id, condition.id, 'audit-chain-copy') : '';
+      return `| ${condition.id} | ${variant.id} | ${fmt(tps)} | ${ratio(variant.id, condition.id, 'plain')} | ${toCopy} |`;
+    }),
+  );
+  return [
+    '### Decomposition (--variants)',
+    '',
+    'Each variant is a copy of audit_logs\' layout without one thing (insert-variants.ts); medians of per-round ratios. ' +
+      'Against the copy, a ratio above 1 is what that one thing costs audit_logs; the extras run after the pair in each ' +
+      'round, so their ratios to plain are less tightly paired than audit-chain\'s.',
+    '',
+    ...extras.map((variant) => `- \`${variant.id}\`: ${variant.notes}`),
+    '',
+    '| condition | variant | tps | / plain | / audit-chain-copy |',
+    '| --- | --- | ---: | ---: | ---: |',
+    ...rows,
+    '',
+  ];
 }

@@ -251,6 +251,101 @@ CREATE UNIQUE INDEX bench_audit_chain_brin_chain_link_unique ON bench_audit_chai
     'per-org reads in chain order.',
 };
 
+// The decomposition of audit_logs' insert cost (issue 14): copies of its layout
+// that each leave out exactly one of the things the plain table does not have,
+// so a paired run against `audit-chain-copy` prices that one thing. The copy
+// itself carries audit_logs' identity, indexes and CHECKs but none of its
+// triggers (no trigger fires on INSERT, but they are catalogue entries too), so
+// audit_logs against the copy prices the triggers. The swap of the listing index
+// for (org_id, chain_seq) is `audit-chain-brin` above.
+interface AuditLogsLayout {
+  /** chain_seq GENERATED ALWAYS AS IDENTITY (CACHE 1); else DEFAULT nextval of an own CACHE 1 sequence. */
+  identity: boolean;
+  brin: boolean;
+  linkIndex: boolean;
+}
+
+const FULL_LAYOUT: AuditLogsLayout = { identity: true, brin: true, linkIndex: true };
+
+export function auditLogsLayoutCopy(table: string, layout: AuditLogsLayout): string {
+  const statements = [
+    `CREATE TABLE ${table} (LIKE audit_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS${layout.identity ? ' INCLUDING IDENTITY' : ''});`,
+    `ALTER TABLE ${table} ADD PRIMARY KEY (id);`,
+    `CREATE INDEX ${table}_org_chain_seq_idx ON ${table} (org_id, chain_seq);`,
+  ];
+  if (!layout.identity) {
+    statements.push(
+      `CREATE SEQUENCE ${table}_chain_seq AS bigint CACHE 1 OWNED BY ${table}.chain_seq;`,
+      `ALTER TABLE ${table} ALTER COLUMN chain_seq SET DEFAULT nextval('${table}_chain_seq');`,
+    );
+  }
+  if (layout.brin) statements.push(`CREATE INDEX ${table}_chain_seq_brin ON ${table} USING brin (chain_seq);`);
+  if (layout.linkIndex) {
+    statements.push(
+      `CREATE UNIQUE INDEX ${table}_chain_link_unique ON ${table} (org_id, prev_checksum) NULLS NOT DISTINCT WHERE prev_checksum IS NOT NULL;`,
+    );
+  }
+  return statements.join('\n');
+}
+
+function layoutVariant(id: string, table: string, label: string, layout: AuditLogsLayout, notes: string): InsertVariant {
+  return {
+    id,
+    label,
+    table,
+    install: auditLogsLayoutCopy(table, layout),
+    reset: layout.identity ? `TRUNCATE ${table} RESTART IDENTITY;` : `TRUNCATE ${table};\nALTER SEQUENCE ${table}_chain_seq RESTART;`,
+    informative: true,
+    optIn: true,
+    notes,
+  };
+}
+
+const auditChainCopy = layoutVariant(
+  'audit-chain-copy',
+  'bench_audit_chain_copy',
+  'audit_logs\' layout without its triggers',
+  FULL_LAYOUT,
+  'audit_logs\' columns, CHECKs, identity chain_seq and four indexes, but none of its (UPDATE/DELETE/TRUNCATE) triggers: ' +
+    'the base of the decomposition; audit_logs against it prices the triggers.',
+);
+
+const auditChainSequenceDefault = layoutVariant(
+  'audit-chain-sequence-default',
+  'bench_audit_chain_sequence_default',
+  'audit_logs\' layout, chain_seq DEFAULT nextval instead of identity',
+  { ...FULL_LAYOUT, identity: false },
+  'As audit-chain-copy, but chain_seq is a plain column DEFAULT nextval(CACHE 1 sequence): prices the identity column. ' +
+    'Not a layout the project can use: the writer would need USAGE on the sequence (so could move it), and a ' +
+    'privileged INSERT could supply chain_seq without OVERRIDING SYSTEM VALUE.',
+);
+
+const auditChainNoBrin = layoutVariant(
+  'audit-chain-no-brin',
+  'bench_audit_chain_no_brin',
+  'audit_logs\' layout without the BRIN (chain_seq)',
+  { ...FULL_LAYOUT, brin: false },
+  'As audit-chain-copy without the BRIN on chain_seq: prices the BRIN (which the lag views read above the discovered position).',
+);
+
+const auditChainNoLinkIndex = layoutVariant(
+  'audit-chain-no-link-index',
+  'bench_audit_chain_no_link_index',
+  'audit_logs\' layout without the partial chain-link unique index',
+  { ...FULL_LAYOUT, linkIndex: false },
+  'As audit-chain-copy without the partial unique (org_id, prev_checksum) index that pending rows skip: prices opening ' +
+    'it and testing its predicate per statement (the index is the no-fork guarantee; this layout is not usable).',
+);
+
+/** The decomposition variants, in the order the report lists them. */
+export const DECOMPOSITION_VARIANT_IDS = [
+  'audit-chain-copy',
+  'audit-chain-sequence-default',
+  'audit-chain-no-brin',
+  'audit-chain-no-link-index',
+  'audit-chain-brin',
+] as const;
+
 /** In report order; the runs are interleaved in a rotating order. */
 export const INSERT_VARIANTS: readonly InsertVariant[] = [
   plain,
@@ -261,6 +356,10 @@ export const INSERT_VARIANTS: readonly InsertVariant[] = [
   xidTrigger,
   auditChainWithListing,
   auditChainBrinOnly,
+  auditChainCopy,
+  auditChainSequenceDefault,
+  auditChainNoBrin,
+  auditChainNoLinkIndex,
 ];
 
 export function findVariant(id: string): InsertVariant {

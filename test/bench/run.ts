@@ -16,7 +16,7 @@ const DEFAULT_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const DOC_PATH = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${SECTIONS.map((s) => s.id).join(',')}] [--write | --no-write]
-                           [--rounds N] [--seconds N] [--variants A,B]
+                           [--rounds N] [--seconds N] [--variants A,B] [--conditions A,B]
 
   --quick         shorter runs and fewer rounds (under 2 minutes); prints only, unless --write
   --only IDS      run only these sections (comma-separated, or repeat the flag)
@@ -25,7 +25,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--only ${SECTIONS.map((s) => s
   --no-write      only print
   --rounds N      override the sections' number of rounds (a focused rerun; prints only)
   --seconds N     override the sections' seconds per run (prints only)
-  --variants IDS  only these variants, in sections that compare variants (prints only)
+  --variants IDS  only these variants, in sections that compare variants (prints only);
+                  insert-conditions adds the decomposition variants named here to its pair
+  --conditions IDS  only these conditions, in sections that compare conditions (prints only)
 
 Environment: DATABASE_URL (default ${DEFAULT_SERVER_URL}); PGBENCH (path to pgbench).`;
 
@@ -39,6 +41,7 @@ async function main(): Promise<number> {
       rounds: { type: 'string' },
       seconds: { type: 'string' },
       variants: { type: 'string', multiple: true },
+      conditions: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -51,8 +54,9 @@ async function main(): Promise<number> {
   const rounds = positiveInteger('--rounds', values.rounds);
   const seconds = positiveInteger('--seconds', values.seconds);
   const variants = values.variants?.flatMap((value) => value.split(','));
+  const conditions = values.conditions?.flatMap((value) => value.split(','));
   // A focused or quick run must not replace the recorded full run unless asked to.
-  const partial = values.quick || rounds !== undefined || seconds !== undefined || variants !== undefined;
+  const partial = values.quick || rounds !== undefined || seconds !== undefined || variants !== undefined || conditions !== undefined;
   const write = values['no-write'] ? false : (values.write ?? !partial);
   const serverUrl = process.env.DATABASE_URL ?? DEFAULT_SERVER_URL;
 
@@ -73,6 +77,7 @@ async function main(): Promise<number> {
     rounds,
     seconds,
     variants,
+    conditions,
     serverUrl,
     command: commandLine(),
     environment,

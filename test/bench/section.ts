@@ -11,6 +11,8 @@ export interface BenchOptions {
   seconds?: number;
   /** `--variants a,b`: measure only these variants, for sections that compare variants. */
   variants?: string[];
+  /** `--conditions a,b`: measure only these conditions, for sections that compare conditions. */
+  conditions?: string[];
   /** The server to create scratch databases on (DATABASE_URL). */
   serverUrl: string;
   /** The command line as a reader would repeat it, for the report. */
