@@ -53,6 +53,11 @@ interface Step {
   /** The same rows' commit -> discovered (horizon and discovery loop) and discovered -> sealed (pg-boss dispatch, seal job). */
   toDiscovered: { p50: number; p99: number };
   toSealed: { p50: number; p99: number };
+  /** Profile: discovery's advances (dispatch cycle), and the seal jobs' wait in pg-boss (created -> started) and run (started -> completed). */
+  cycle: { p50: number; p99: number };
+  jobWait: { p50: number; p99: number };
+  jobRun: { p50: number; p99: number };
+  jobs: number;
   /** Writers kept the pace, every row sealed, p99 < 1 s. */
   passed: boolean;
 }
@@ -138,6 +143,7 @@ export const endToEndLagSection: BenchSection = {
       const target = fraction * plainMax;
       const commits: Commit[] = [];
       const windowStart = performance.now() + warmupSeconds * 1000;
+      const windowStartDate = new Date(Date.now() + warmupSeconds * 1000);
       const { lateStarts } = await writers.run({
         table: 'audit_logs',
         rate: target,
@@ -160,6 +166,8 @@ export const endToEndLagSection: BenchSection = {
         }),
       );
       const achieved = commits.length / stepSeconds;
+      const cycles = sorted(poller!.discoveryIntervals(windowStart, stoppedAt));
+      const jobs = await sealJobTimes(scratch.url, windowStartDate);
       const neverSealed = latencies.filter((latency) => !Number.isFinite(latency)).length;
       const step: Step = {
         fraction,
@@ -173,11 +181,15 @@ export const endToEndLagSection: BenchSection = {
         neverSealed,
         toDiscovered: { p50: percentile(toDiscovered, 50), p99: percentile(toDiscovered, 99) },
         toSealed: { p50: percentile(toSealed, 50), p99: percentile(toSealed, 99) },
+        cycle: { p50: percentile(cycles, 50), p99: percentile(cycles, 99) },
+        jobWait: { p50: percentile(jobs.wait, 50), p99: percentile(jobs.wait, 99) },
+        jobRun: { p50: percentile(jobs.run, 50), p99: percentile(jobs.run, 99) },
+        jobs: jobs.run.length,
         passed: false,
       };
       step.passed = achieved >= PACE_KEPT * target && neverSealed === 0 && step.p99 < TARGET_MS;
       options.log(
-        `${fraction.toFixed(3)} x: target ${target.toFixed(0)} rows/s, achieved ${achieved.toFixed(0)} rows/s, late starts ${lateStarts}, p50 ${ms(step.p50)}, p99 ${ms(step.p99)}, max ${ms(step.max)}, never sealed ${neverSealed}; commit->discovered p50 ${ms(step.toDiscovered.p50)} p99 ${ms(step.toDiscovered.p99)}, discovered->sealed p50 ${ms(step.toSealed.p50)} p99 ${ms(step.toSealed.p99)}: ${step.passed ? 'pass' : 'miss'} (load ${load()})`,
+        `${fraction.toFixed(3)} x: target ${target.toFixed(0)} rows/s, achieved ${achieved.toFixed(0)} rows/s, late starts ${lateStarts}, p50 ${ms(step.p50)}, p99 ${ms(step.p99)}, max ${ms(step.max)}, never sealed ${neverSealed}; commit->discovered p50 ${ms(step.toDiscovered.p50)} p99 ${ms(step.toDiscovered.p99)}, discovered->sealed p50 ${ms(step.toSealed.p50)} p99 ${ms(step.toSealed.p99)}; discovery cycle p50 ${ms(step.cycle.p50)} p99 ${ms(step.cycle.p99)}; ${step.jobs} seal jobs: wait p50 ${ms(step.jobWait.p50)} p99 ${ms(step.jobWait.p99)}, run p50 ${ms(step.jobRun.p50)} p99 ${ms(step.jobRun.p99)}: ${step.passed ? 'pass' : 'miss'} (load ${load()})`,
       );
       // The next step starts with the backlog sealed, whatever this one left.
       const drainFrom = performance.now();
@@ -225,6 +237,12 @@ export const endToEndLagSection: BenchSection = {
       '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |',
       ...steps.map(rowFor),
       '',
+      'Profile of the same steps (what the worker spent the latency on): how often discovery advanced, and the seal jobs created in the measured window, from pg-boss\'s job table (created -> started: waiting in the queue for a lane; started -> completed: the seal job).',
+      '',
+      '| step | discovery cycle p50 / p99 | seal jobs | job wait p50 / p99 | job run p50 / p99 |',
+      '| ---: | ---: | ---: | ---: | ---: |',
+      ...steps.map((step) => `| ${step.fraction.toFixed(3)} x | ${ms(step.cycle.p50)} / ${ms(step.cycle.p99)} | ${step.jobs.toLocaleString('en-US')} | ${ms(step.jobWait.p50)} / ${ms(step.jobWait.p99)} | ${ms(step.jobRun.p50)} / ${ms(step.jobRun.p99)} |`),
+      '',
       best
         ? `Highest passing rate: ${best.achieved.toFixed(0)} rows/s = **${(best.achieved / plainMax).toFixed(2)} x** the plain maximum (p99 ${ms(best.p99)}); bisection resolution ${(1 / 2 ** (searchSteps + 1)).toFixed(3)} x.`
         : `No step passed (lowest tried ${Math.min(...steps.map((step) => step.fraction)).toFixed(3)} x).`,
@@ -245,6 +263,25 @@ export const endToEndLagSection: BenchSection = {
     };
   },
 };
+
+/** Queue wait and run time (ms) of the seal jobs created since `since`, sorted. */
+async function sealJobTimes(url: string, since: Date): Promise<{ wait: number[]; run: number[] }> {
+  const client = new pg.Client({ connectionString: url, application_name: 'audit-chain bench' });
+  await client.connect();
+  try {
+    const result = await client.query<{ wait: number; run: number }>(
+      `select extract(epoch from started_on - created_on) * 1000 as wait, extract(epoch from completed_on - started_on) * 1000 as run
+         from audit_chain_boss.job where name = 'audit-chain-seal' and created_on >= $1 and completed_on is not null`,
+      [since],
+    );
+    return {
+      wait: result.rows.map((row) => Number(row.wait)).sort((a, b) => a - b),
+      run: result.rows.map((row) => Number(row.run)).sort((a, b) => a - b),
+    };
+  } finally {
+    await client.end();
+  }
+}
 
 async function pendingRows(url: string): Promise<number> {
   const client = new pg.Client({ connectionString: url, application_name: 'audit-chain bench' });

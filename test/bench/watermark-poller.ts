@@ -61,6 +61,12 @@ export class WatermarkPoller {
     return firstAtOrPast(this.#discovered, seq);
   }
 
+  /** Times between consecutive advances of discovery seen in [from, to] (ms): the dispatch loop's cycle as seen from outside. */
+  discoveryIntervals(from: number, to: number): number[] {
+    const seen = this.#discovered.filter((sighting) => sighting.at >= from && sighting.at <= to);
+    return seen.slice(1).map((sighting, index) => sighting.at - seen[index]!.at);
+  }
+
   async stop(): Promise<void> {
     this.#polling = false;
     await this.#loop;
