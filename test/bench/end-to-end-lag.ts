@@ -15,6 +15,9 @@
 //    measured window. A poller on its own connection reads the watermarks every
 //    20 ms; a row's latency = the first poll that saw its chain sealed past it -
 //    the moment its COMMIT returned (measured outside the worker).
+//
+// About four minutes (under one with --quick); --seconds N sets each step's
+// measured seconds, --rounds N the number of bisection steps after the first.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +71,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const ms = (value: number) => (Number.isFinite(value) ? `${value.toFixed(0)} ms` : `> ${TAIL_MS / 1000} s`);
+const ms = (value: number) => (Number.isNaN(value) ? 'n/a' : Number.isFinite(value) ? `${value.toFixed(0)} ms` : `> ${TAIL_MS / 1000} s`);
 const load = () => loadavg().map((value) => value.toFixed(2)).join(' ');
 
 export const endToEndLagSection: BenchSection = {
