@@ -105,6 +105,35 @@ function peakRssMiB(pid: number | undefined): number {
   return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
+/**
+ * A deployed worker has run before a backlog forms: pg-boss's schema and queues
+ * exist. So the worker runs once on the empty, migrated database until it says
+ * it has started, and stops; the timed drain then starts a fresh worker, whose
+ * start-up no longer includes installing pg-boss.
+ */
+async function warmStart(url: string): Promise<void> {
+  const child = spawn(process.execPath, [CLI, 'worker'], { env: { ...process.env, DATABASE_URL: url, ...WORKER_ENV, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let output = '';
+  const started = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('sealing worker started')) resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    void exited.then((code) => reject(new Error(`the warm-up worker exited with ${code} before it started: ${output.slice(-2000)}`)));
+  });
+  const timeout = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  try {
+    await started;
+  } finally {
+    clearTimeout(timeout);
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
 async function sealedTotal(client: pg.Client): Promise<number> {
   const result = await client.query<{ n: string }>('select coalesce(sum(sealed_count), 0)::text as n from audit_chain_state');
   return Number(result.rows[0]?.n ?? 0);
@@ -114,6 +143,7 @@ async function drain(options: BenchOptions, rows: number, sealer: Sealer): Promi
   const scratch = await createScratchDatabase(options.serverUrl, 'sealing');
   options.onCleanup(() => scratch.drop());
   await migrate(scratch.url);
+  if (sealer === 'worker') await warmStart(scratch.url);
   const client = new pg.Client({ connectionString: scratch.url, application_name: 'audit-chain bench' });
   await client.connect();
   try {
@@ -258,7 +288,7 @@ export const sealingThroughputSection: BenchSection = {
       '## Sealing and verification throughput',
       '',
       `- Command: \`${options.command}\`; date ${new Date().toISOString()}; load average (1, 5, 15 min) ${load} before, ${loadAfter} after`,
-      `- Backlog: ${ORGS} organizations, one holding half of the rows, loaded before the sealer starts. Drained by one \`audit-chain worker\` process, and (on a fresh load) by \`audit-chain seal --once --wait-ms 1000\`, both with ${workerSettings()}; the last row is \`seal --once\` without that NODE_OPTIONS, as a user types it: the command re-executes itself with the same heap bound (apps/cli/src/heap-bound.ts; before that, V8's default limit for this machine's memory applied). The worker's drain time runs from its spawn to the moment the chain states count every row sealed; seal --once's from spawn to exit. Peak memory is the process's VmHWM (peak resident set).`,
+      `- Backlog: ${ORGS} organizations, one holding half of the rows, loaded before the sealer starts. Drained by one \`audit-chain worker\` process (started once on the empty database beforehand, so pg-boss's schema exists as in a deployment, then started again for the timed drain), and (on a fresh load) by \`audit-chain seal --once --wait-ms 1000\`, both with ${workerSettings()}; the last row is \`seal --once\` without that NODE_OPTIONS, as a user types it: the command re-executes itself with the same heap bound (apps/cli/src/heap-bound.ts; before that, V8's default limit for this machine's memory applied). The worker's drain time runs from its spawn to the moment the chain states count every row sealed; seal --once's from spawn to exit. Peak memory is the process's VmHWM (peak resident set).`,
       '- Floor, measured in the same run on the same data: the backlog is also loaded into an identical copy of `audit_logs` (columns, defaults, identity, CHECKs, indexes and triggers), at the same time; after the drain the chain values the sealer stored are staged in a table of their own, and one `UPDATE audit_logs_floor ... FROM` that table writes them into the copy (timed alone, after a checkpoint). Ratio = drain time / floor time.',
       '- Verification: `audit-chain verify --all --json --no-record` over the worker\'s drained chains (every row recomputed), timed from spawn to exit.',
       '',
