@@ -2,7 +2,8 @@
 // chain verifier reads of every row, one array per field (cheaper to copy
 // between threads than an object per row), and the few rows the verifier may
 // need whole (a failed or uncomputed content check) with their verdicts.
-import { checkRowContent, KNOWN_CHECKSUM_VERSIONS, type CheckedRow, type ContentProblem, type StoredRow } from '@audit-chain/chain';
+import { AUDIT_LOGS_V2, checkRowContent, checkRowV2, KNOWN_CHECKSUM_VERSIONS, type CheckedRow, type ContentProblem, type StoredRow } from '@audit-chain/chain';
+import { chainColumnsOf, storedRowOf, v2ValuesInPlace } from './raw-segment.ts';
 
 export interface PackedRows {
   chainSeq: string[];
@@ -43,6 +44,47 @@ export function addCheckedRow(packed: PackedRows, row: StoredRow): void {
     content = undefined;
   }
   if (content !== null) packed.whole.push({ at, row, content });
+}
+
+/**
+ * addCheckedRow for a row read raw (raw-segment.ts), without building the
+ * StoredRow of a row whose content holds. A format v2 row is checked by the
+ * same call checkRowContent makes; any other checked row through checkRowContent
+ * itself. Consumes the array (its values become the row's v2 values).
+ */
+export function addRawRow(packed: PackedRows, raw: (string | null)[]): void {
+  const chain = chainColumnsOf(raw);
+  const at = packed.chainSeq.length;
+  packed.chainSeq.push(chain.chainSeq);
+  packed.id.push(chain.id);
+  packed.orgId.push(chain.orgId);
+  packed.prevChecksum.push(chain.prevChecksum);
+  packed.checksum.push(chain.checksum);
+  packed.checksumVersion.push(chain.checksumVersion);
+  packed.redacted.push(chain.redacted);
+  if (chain.checksum === null || chain.checksumVersion === null || !KNOWN_CHECKSUM_VERSIONS.includes(chain.checksumVersion)) return;
+  const values = v2ValuesInPlace(raw);
+  let content: ContentProblem | null | undefined;
+  try {
+    if (chain.checksumVersion === 2) {
+      content = checkRowV2(AUDIT_LOGS_V2, {
+        chainKey: chain.orgId,
+        chainSeq: chain.chainSeq,
+        values,
+        prevChecksum: chain.prevChecksum as string,
+        checksum: chain.checksum,
+        piiDigest: chain.piiDigest,
+        piiSalt: chain.piiSalt,
+        redacted: chain.redacted,
+      });
+      if (content === null) return;
+    } else {
+      content = checkRowContent(storedRowOf(values, chain));
+    }
+  } catch {
+    content = undefined;
+  }
+  if (content !== null) packed.whole.push({ at, row: storedRowOf(values, chain), content });
 }
 
 /** The rows again, in order, as the chain verifier takes them. */

@@ -29,8 +29,6 @@ export interface ParallelVerifyOptions {
   segmentRows?: number;
   /** Segments read ahead of the one being checked (default: twice the threads). */
   window?: number;
-  /** Rows per FETCH in a worker (default 1,000). */
-  fetchSize?: number;
   /**
    * Below this many sealed rows in the chains' states the run stays sequential:
    * starting threads costs more than it saves (default 50,000; 0: always parallel).
@@ -70,7 +68,6 @@ export class ParallelChainVerifier {
   private inFlight = 0;
   private readonly segmentRows: number;
   private readonly window: number;
-  private readonly fetchSize: number;
   private readonly client: pg.PoolClient;
   private readonly pool: Tinypool;
   private readonly snapshot: string;
@@ -87,7 +84,6 @@ export class ParallelChainVerifier {
     const threads = options.threads ?? defaultThreads();
     this.segmentRows = options.segmentRows ?? 5_000;
     this.window = options.window ?? threads * 2;
-    this.fetchSize = options.fetchSize ?? 1_000;
     this.pool = new Tinypool({
       filename: new URL('./verify-segment-worker.ts', import.meta.url).href,
       minThreads: threads,
@@ -167,7 +163,7 @@ export class ParallelChainVerifier {
       }
       const after = chain.nextAfter!;
       const end = (await this.client.query<{ chain_seq: string }>(segmentEnd(chain.orgId, after, this.segmentRows))).rows[0]?.chain_seq ?? null;
-      const task: SegmentTask = { databaseUrl: this.databaseUrl, snapshot: this.snapshot, fetchSize: this.fetchSize, orgId: chain.orgId, afterSeq: after, uptoSeq: end };
+      const task: SegmentTask = { databaseUrl: this.databaseUrl, snapshot: this.snapshot, orgId: chain.orgId, afterSeq: after, uptoSeq: end };
       const read = this.pool.run(task) as Promise<PackedRows>;
       // Awaited in order later; until then a failure must not count as unhandled.
       read.catch(() => {});
