@@ -68,11 +68,18 @@ const SELECT_LIST = [
   'a.checksum_version',
   'a.pii_digest',
   'a.pii_salt',
-  'exists (select 1 from audit_chain_redactions r where r.chain_seq = a.chain_seq and r.row_id = a.id) as redacted',
 ].join(', ');
 
-/** The segment's rows in chain order, plain output, as arrays (rowMode 'array', every value its text: see RAW_TYPES). */
-export function selectRawSegment(segment: Segment): Query {
+/** The redaction marker of each row (drizzle/0016_erasure.sql), probed per row: the exact rule, at about one index descent a row. */
+const REDACTED_PROBE = 'exists (select 1 from audit_chain_redactions r where r.chain_seq = a.chain_seq and r.row_id = a.id) as redacted';
+
+/**
+ * The segment's rows in chain order, plain output, as arrays (rowMode 'array',
+ * every value its text: see RAW_TYPES). With `probeRedactions` each row ends
+ * with its redaction marker ('t' or 'f'); without, the caller sets it from
+ * selectRedactions (markRedacted).
+ */
+export function selectRawSegment(segment: Segment, probeRedactions: boolean): Query {
   const values: unknown[] = [segment.afterSeq];
   let org = 'a.org_id is null';
   if (segment.orgId !== null) {
@@ -85,9 +92,35 @@ export function selectRawSegment(segment: Segment): Query {
     upto = ` and a.chain_seq <= $${values.length}::bigint`;
   }
   return {
-    text: `select ${SELECT_LIST} from audit_logs a where ${org} and a.chain_seq > $1::bigint${upto} order by a.org_id, a.chain_seq`,
+    text: `select ${SELECT_LIST}${probeRedactions ? `, ${REDACTED_PROBE}` : ''} from audit_logs a where ${org} and a.chain_seq > $1::bigint${upto} order by a.org_id, a.chain_seq`,
     values,
   };
+}
+
+/**
+ * The redaction markers whose chain_seq falls in the segment's range, at most
+ * `limit` + 1 of them: the same rows the per-row probe finds, for every row of
+ * the segment (a segment's rows all have chain_seq in its range), read once
+ * instead of probed per row (the probe cost PostgreSQL about as much as reading
+ * the row). More than `limit`: the caller probes per row instead, so memory
+ * stays bounded by the segment however many rows were erased.
+ */
+export function selectRedactions(segment: Segment, limit: number): Query {
+  const values: unknown[] = [segment.afterSeq, limit + 1];
+  let upto = '';
+  if (segment.uptoSeq !== null) {
+    values.push(segment.uptoSeq);
+    upto = ` and r.chain_seq <= $${values.length}::bigint`;
+  }
+  return {
+    text: `select r.chain_seq::text || '/' || r.row_id::text as key from audit_chain_redactions r where r.chain_seq > $1::bigint${upto} order by r.chain_seq limit $2`,
+    values,
+  };
+}
+
+/** Sets a raw row's redaction marker from the segment's markers (keys as selectRedactions gives them). */
+export function markRedacted(raw: (string | null)[], redactions: ReadonlySet<string>): void {
+  raw[REDACTED] = redactions.size > 0 && redactions.has(`${raw[SEQ]}/${raw[I.id]}`) ? 't' : 'f';
 }
 
 const asText = (value: string): string => value;

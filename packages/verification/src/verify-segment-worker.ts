@@ -10,13 +10,15 @@
 import pg from 'pg';
 import { withChainSearchPath } from '@audit-chain/db';
 import { addRawRow, emptyPackedRows, type PackedRows } from './packed-rows.ts';
-import { RAW_SEGMENT_SESSION, RAW_TYPES, selectRawSegment } from './raw-segment.ts';
+import { markRedacted, RAW_SEGMENT_SESSION, RAW_TYPES, selectRawSegment, selectRedactions } from './raw-segment.ts';
 import type { Segment } from './segment-rows.ts';
 
 export interface SegmentTask extends Segment {
   databaseUrl: string;
   /** pg_export_snapshot() of the coordinator's transaction: every segment is read in it. */
   snapshot: string;
+  /** Redaction markers read per segment up to this many; more: probed per row (bounded memory). */
+  redactionLimit: number;
 }
 
 const SNAPSHOT_ID = /^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/;
@@ -51,7 +53,16 @@ export default async function verifySegment(task: SegmentTask): Promise<PackedRo
   const client = await sessionFor(task);
   const packed = emptyPackedRows();
   try {
-    await readRows(client, task, (raw) => addRawRow(packed, raw));
+    const markers = await client.query<{ key: string }>(selectRedactions(task, task.redactionLimit));
+    if (markers.rows.length > task.redactionLimit) {
+      await readRows(client, task, true, (raw) => addRawRow(packed, raw));
+    } else {
+      const redactions = new Set(markers.rows.map((row) => row.key));
+      await readRows(client, task, false, (raw) => {
+        markRedacted(raw, redactions);
+        addRawRow(packed, raw);
+      });
+    }
   } catch (error) {
     await closeConnections();
     throw error;
@@ -60,8 +71,8 @@ export default async function verifySegment(task: SegmentTask): Promise<PackedRo
 }
 
 /** Runs the segment's query and hands each row to `onRow` as it arrives (none are kept). */
-function readRows(client: pg.Client, task: SegmentTask, onRow: (raw: (string | null)[]) => void): Promise<void> {
-  const { text, values } = selectRawSegment(task);
+function readRows(client: pg.Client, task: SegmentTask, probeRedactions: boolean, onRow: (raw: (string | null)[]) => void): Promise<void> {
+  const { text, values } = selectRawSegment(task, probeRedactions);
   return new Promise((resolve, reject) => {
     let failed: unknown = null;
     // rowMode 'array' is node-pg's (the Query constructor's typings leave it out): no object per row.
