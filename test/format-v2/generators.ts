@@ -23,7 +23,7 @@ const timestampDays = fc.oneof(
 );
 const instant = fc.tuple(timestampDays, micros).map(([days, us]) => `epoch|${days}|${us}`);
 // Values whose texts would collide if a year were cut to four digits or BC years were written as CE.
-const timestampValue = fc.oneof(
+export const timestampValue = fc.oneof(
   instant,
   instant,
   fc.constantFrom('infinity', '-infinity', '12345-06-07 08:09:10+00', '1234-06-07 08:09:10+00', '123456-06-07 08:09:10+00', '0001-06-07 08:09:10+00 BC', '0001-06-07 08:09:10+00', '0002-06-07 08:09:10+00 BC', '1000-06-07 08:09:10+00 BC'),

@@ -5,7 +5,11 @@
 // unknown checksum_version), verified sequentially and on worker threads with
 // segment seams generated too, including a seam right at a tampered row, for
 // every chain or one, from the start or from the latest checkpoint; the JSON
-// report and the printed report must be equal.
+// report and the printed report must be equal. The parallel run reads rows raw
+// and builds their canonical texts in Node (raw-segment.ts), the sequential one
+// reads PostgreSQL's canonical texts: so rows may also hold odd values (any
+// Unicode, quotes and control characters, NULLs, big and nested jsonb, IPv4 and
+// IPv6 networks, timestamps in BC years, past 9999 and at infinity under v2).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -15,6 +19,7 @@ import { sealOnce } from '@audit-chain/sealing';
 import { describeReport, reportJson, runCheckpointRound, runVerification, type RecordedRunOptions, type RecordedRunReport } from '@audit-chain/verification';
 import pg from 'pg';
 import { insertRows, newOrgId } from '../support/audit-rows.ts';
+import { PROBE_COLUMNS, timestampValue } from '../format-v2/generators.ts';
 import { withScenarioDatabase } from './scratch.ts';
 
 const TAMPERINGS = ['content', 'personal', 'link', 'delete', 'swap', 'move', 'unseal', 'version'] as const;
@@ -37,6 +42,87 @@ interface Scenario {
   /** Put a seam right before the first tampered row instead. */
   seamOnBreak: boolean;
   window: number;
+  /** Redaction markers a worker reads per segment before probing each row instead: both ways are exercised. */
+  redactionLimit: number;
+  /** Rows of odd values inserted (in turn) instead of the plain test rows; null: plain rows. */
+  odd: OddRow[] | null;
+}
+
+/** A row's content as inserted: timestamps in the probe generators' notation (see timestampSql). */
+interface OddRow {
+  occurredAt: string;
+  recordedAt: string;
+  actorType: string;
+  actorId: string | null;
+  actorEmail: string | null;
+  action: string;
+  resourceType: string | null;
+  resourceId: string | null;
+  resourceName: string | null;
+  details: string | null;
+  ipAddress: string | null;
+  userAgent: string | null;
+  result: string;
+  errorMessage: string | null;
+}
+
+/** Text PostgreSQL stores as given (no NUL) and Node sends unchanged (no lone surrogate). */
+const storable = (text: string) => text.isWellFormed() && !text.includes('\u0000');
+const oddText = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 12 }),
+  fc.string({ unit: 'binary', maxLength: 12 }).filter(storable),
+  fc.constantFrom('"', '\\', '\\"\n\t\r\b\f\u0001\u001f\u007f', '\u2028\u2029', 'é', 'e\u0301', '𝄞🏳️‍🌈', '', ' ', 'null', 'x'.repeat(5_000)),
+);
+const nullableText = fc.option(oddText, { nil: null });
+const jsonText = fc
+  .oneof(
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.constantFrom<unknown>({ big: 'y'.repeat(50_000) }, Array.from({ length: 2_000 }, (_, n) => ({ n, k: `é${n}` })), 1e300, -0, 0.1, 12345678901234567890, { '': null, 'a"b': [true, false] }),
+  )
+  .map((value) => JSON.stringify(value))
+  // jsonb refuses the NUL escape and lone surrogates.
+  .filter((text) => text !== undefined && !text.includes('\\u0000') && !/\\ud[89a-f]/i.test(text));
+const inet = fc.constantFrom('10.0.0.1', '10.0.0.0/8', '192.168.1.5/24', '::1', '2001:db8::ff00:42:8329/64', '::ffff:1.2.3.4', 'fe80::1');
+/** Days from 1970-01-01 within years 0001-9999, the years format v1 can hash. */
+const v1Instant = fc.tuple(fc.integer({ min: -719_162, max: 2_932_896 }), fc.bigInt({ min: 0n, max: 86_399_999_999n })).map(([days, us]) => `epoch|${days}|${us}`);
+const timestampSql = PROBE_COLUMNS.find((column) => column.type === 'timestamp with time zone')!.castSql;
+
+const oddRowArb: fc.Arbitrary<OddRow> = fc.record({
+  occurredAt: fc.oneof(timestampValue, v1Instant),
+  recordedAt: fc.oneof(timestampValue, v1Instant),
+  actorType: oddText,
+  actorId: nullableText,
+  actorEmail: nullableText,
+  action: oddText,
+  resourceType: nullableText,
+  resourceId: nullableText,
+  resourceName: nullableText,
+  details: fc.option(jsonText, { nil: null }),
+  ipAddress: fc.option(inet, { nil: null }),
+  userAgent: nullableText,
+  result: fc.constantFrom('success', 'failure', 'denied'),
+  errorMessage: nullableText,
+});
+
+/** The row as format v1 can seal it: timestamps moved into years 0001-9999 (v1 refuses the others), the rest as is. */
+function v1Safe(row: OddRow): OddRow {
+  const within = (value: string) => {
+    const [kind, days] = value.split('|');
+    return kind === 'epoch' && Number(days) >= -719_162 && Number(days) <= 2_932_896 ? value : 'epoch|0|0';
+  };
+  return { ...row, occurredAt: within(row.occurredAt), recordedAt: within(row.recordedAt) };
+}
+
+async function insertOddRows(pool: pg.Pool, orgId: string | null, count: number, rows: readonly OddRow[], format: 1 | 2, offset: number): Promise<void> {
+  for (let n = 0; n < count; n += 1) {
+    const generated = rows[(offset + n) % rows.length]!;
+    const row = format === 1 ? v1Safe(generated) : generated;
+    await pool.query(
+      `insert into audit_logs (org_id, occurred_at, recorded_at, actor_type, actor_id, actor_email, action, resource_type, resource_id, resource_name, details, ip_address, user_agent, result, error_message)
+       values ($1::uuid, ${timestampSql('$2::text')}, ${timestampSql('$3::text')}, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::inet, $13, $14, $15)`,
+      [orgId, row.occurredAt, row.recordedAt, row.actorType, row.actorId, row.actorEmail, row.action, row.resourceType, row.resourceId, row.resourceName, row.details, row.ipAddress, row.userAgent, row.result, row.errorMessage],
+    );
+  }
 }
 
 const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
@@ -51,6 +137,8 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   segmentRows: fc.integer({ min: 1, max: 12 }),
   seamOnBreak: fc.boolean(),
   window: fc.integer({ min: 1, max: 4 }),
+  redactionLimit: fc.constantFrom(0, 1, 50_000),
+  odd: fc.option(fc.array(oddRowArb, { minLength: 1, maxLength: 6 }), { nil: null }),
 });
 
 const key = (() => {
@@ -139,12 +227,17 @@ describe('parallel verification gives the sequential report', () => {
           const orgs: (string | null)[] = scenario.chains.map(() => newOrgId());
           if (scenario.systemChain) orgs.push(null);
           const plan = [...scenario.chains, ...(scenario.systemChain ? [{ first: 3, second: 2, pending: 1 }] : [])];
-          for (const [index, orgId] of orgs.entries()) if (plan[index]!.first > 0) await insertRows(pool, orgId, plan[index]!.first);
+          const insert = async (orgId: string | null, count: number, format: 1 | 2, offset: number) => {
+            if (count === 0) return;
+            if (scenario.odd) await insertOddRows(pool, orgId, count, scenario.odd, format, offset);
+            else await insertRows(pool, orgId, count);
+          };
+          for (const [index, orgId] of orgs.entries()) await insert(orgId, plan[index]!.first, scenario.formats[0], index);
           await seal(pool, scenario.formats[0]);
           if (scenario.checkpoints) await runCheckpointRound(pool, { signer: key.signer, sinks: [], policy: 'requested', waitForLock: true, now: () => new Date('2026-01-01T00:00:00Z') });
-          for (const [index, orgId] of orgs.entries()) if (plan[index]!.second > 0) await insertRows(pool, orgId, plan[index]!.second);
+          for (const [index, orgId] of orgs.entries()) await insert(orgId, plan[index]!.second, scenario.formats[1], index + 1);
           await seal(pool, scenario.formats[1]);
-          for (const [index, orgId] of orgs.entries()) if (plan[index]!.pending > 0) await insertRows(pool, orgId, plan[index]!.pending);
+          for (const [index, orgId] of orgs.entries()) await insert(orgId, plan[index]!.pending, 2, index + 2);
 
           // Erasure is not tampering: redacted rows verify (and are counted) in both modes.
           let erased = 0;
@@ -215,7 +308,7 @@ describe('parallel verification gives the sequential report', () => {
               (error: Error) => ({ error: `${error.name}: ${error.message}` }),
             );
           const sequentialRun = await outcome(runVerification(pool, common));
-          const parallelRun = await outcome(runVerification(pool, { ...common, parallel: { databaseUrl: url, threads: 2, segmentRows, window: scenario.window, minRows: 0 } }));
+          const parallelRun = await outcome(runVerification(pool, { ...common, parallel: { databaseUrl: url, threads: 2, segmentRows, window: scenario.window, minRows: 0, redactionLimit: scenario.redactionLimit } }));
           if ('error' in sequentialRun) {
             expect(sequentialRun.error).toMatch(/^VerifyRunError: unknown chain/);
             expect(parallelRun).toEqual(sequentialRun);

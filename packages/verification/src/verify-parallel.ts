@@ -29,8 +29,8 @@ export interface ParallelVerifyOptions {
   segmentRows?: number;
   /** Segments read ahead of the one being checked (default: twice the threads). */
   window?: number;
-  /** Rows per FETCH in a worker (default 1,000). */
-  fetchSize?: number;
+  /** Redaction markers a worker reads per segment before it probes each row instead (default 50,000). */
+  redactionLimit?: number;
   /**
    * Below this many sealed rows in the chains' states the run stays sequential:
    * starting threads costs more than it saves (default 50,000; 0: always parallel).
@@ -70,13 +70,13 @@ export class ParallelChainVerifier {
   private inFlight = 0;
   private readonly segmentRows: number;
   private readonly window: number;
-  private readonly fetchSize: number;
   private readonly client: pg.PoolClient;
   private readonly pool: Tinypool;
   private readonly snapshot: string;
   private readonly chains: readonly (string | null)[];
   private readonly optionsFor: (orgId: string | null) => OneChainOptions;
   private readonly databaseUrl: string;
+  private readonly redactionLimit: number;
 
   private constructor(client: pg.PoolClient, snapshot: string, chains: readonly (string | null)[], optionsFor: (orgId: string | null) => OneChainOptions, options: ParallelVerifyOptions) {
     this.client = client;
@@ -84,10 +84,10 @@ export class ParallelChainVerifier {
     this.chains = chains;
     this.optionsFor = optionsFor;
     this.databaseUrl = options.databaseUrl;
+    this.redactionLimit = options.redactionLimit ?? 50_000;
     const threads = options.threads ?? defaultThreads();
     this.segmentRows = options.segmentRows ?? 5_000;
     this.window = options.window ?? threads * 2;
-    this.fetchSize = options.fetchSize ?? 1_000;
     this.pool = new Tinypool({
       filename: new URL('./verify-segment-worker.ts', import.meta.url).href,
       minThreads: threads,
@@ -167,7 +167,7 @@ export class ParallelChainVerifier {
       }
       const after = chain.nextAfter!;
       const end = (await this.client.query<{ chain_seq: string }>(segmentEnd(chain.orgId, after, this.segmentRows))).rows[0]?.chain_seq ?? null;
-      const task: SegmentTask = { databaseUrl: this.databaseUrl, snapshot: this.snapshot, fetchSize: this.fetchSize, orgId: chain.orgId, afterSeq: after, uptoSeq: end };
+      const task: SegmentTask = { databaseUrl: this.databaseUrl, snapshot: this.snapshot, redactionLimit: this.redactionLimit, orgId: chain.orgId, afterSeq: after, uptoSeq: end };
       const read = this.pool.run(task) as Promise<PackedRows>;
       // Awaited in order later; until then a failure must not count as unhandled.
       read.catch(() => {});

@@ -139,10 +139,13 @@ export class FormatV2Layout {
     return { piiDigest, checksum: this.checksum(row, { prevChecksum, piiDigest }) };
   }
 
-  /** Indexes (into values) of the personal columns, in the columns' order. */
-  personalIndexes(): number[] {
-    return this.columns.flatMap((column, index) => (column.personal ? [index] : []));
+  /** Indexes (into values) of the personal columns, in the columns' order (computed once: a verifier asks per row). */
+  personalIndexes(): readonly number[] {
+    this.personalIndexList ??= this.columns.flatMap((column, index) => (column.personal ? [index] : []));
+    return this.personalIndexList;
   }
+
+  private personalIndexList: readonly number[] | undefined;
 }
 
 export function formatV2Layout(columns: readonly CoveredColumn[]): FormatV2Layout {
