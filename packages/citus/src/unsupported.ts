@@ -11,10 +11,10 @@ export class CitusUnsupportedError extends Error {
 }
 
 export const UNSUPPORTED_ON_CITUS = {
-  retain:
-    'retention is not supported on Citus: the retention DELETE runs on the shards, where the trigger that lets it through reads the cuts of the transaction from a setting made with set_config (Citus sends only SET LOCAL, with citus.propagate_set_commands = local) and looks them up in audit_chain_retention_cuts, a coordinator-local table absent from the workers, so it refuses every row (AC002)',
-  redact:
-    'redaction is not supported on Citus: the append-only trigger on the shard accepts an erasure only with a redaction record carrying its own transaction id, and a worker\'s transaction id is not the coordinator\'s, so it refuses the change (AC001)',
+  retainTable:
+    'retention of an attached table (retain --table) is not supported on Citus: audit-chain has not tested it there; retention of audit_logs is supported',
+  redactTable:
+    'redaction of an attached table\'s row (redact --table) is not supported on Citus: its audit row goes to audit_logs\' system chain (org_id null), which a table distributed by org_id cannot hold',
   adopt:
     'adoption of existing rows is not supported on Citus: it captures inserts with a trigger on audit_logs that writes a coordinator-local queue, which the shards cannot reach; adopt on one server, then distribute',
   systemChain:
