@@ -5,7 +5,9 @@
 --     records audit_chain_xact_token(), which is the transaction id on one
 --     server and, in a Citus distributed transaction, a digest of its
 --     distributed transaction id (initiator node, number, start time), which
---     the coordinator hands to every worker it involves. The append-only
+--     the coordinator hands to every worker it involves (the start time as a
+--     number: its text would follow each session's TimeZone, and a worker's
+--     session need not have the client's, tried). The append-only
 --     triggers compare the same token, so an erasure passes on the shard only
 --     in the transaction that recorded its marker, as before;
 --   * the retention cuts of the transaction are named with SET LOCAL, which
@@ -14,12 +16,17 @@
 --     only), instead of set_config(), which stays on the coordinator; the cuts
 --     table itself is made a reference table by `audit-chain citus distribute`
 --     (a copy on every node, read by the shards' trigger);
+--   * the statement trigger that checks the deleted rows against the named
+--     cuts reads the cuts first, then the transition table on its own: Citus
+--     plans a query that reads one of its tables (the cuts are a reference
+--     table there) and cannot plan one that also reads a transition table
+--     ("unrecognized RTE kind: 7", tried);
 --   * audit_chain_redact() locks and updates the row through its chain key
 --     (org_id) as well as its id, so each statement is routed to the row's
 --     shard (Citus refuses a multi-shard SELECT ... FOR UPDATE).
 -- On one server every check of 0016, 0036 and 0038 stays as it was.
 -- Replaces: audit_logs_reject_content_change() and audit_chain_redact() of
--- 0016_erasure, audit_logs_reject_sealed_link_change() of 0036_sealed_links,
+-- 0016_erasure, audit_logs_check_retention_cut() of 0015_retention_cuts, audit_logs_reject_sealed_link_change() of 0036_sealed_links,
 -- audit_chain_retain_prefix() of 0018_partitioning (via 0021).
 CREATE FUNCTION "audit_chain_xact_token"() RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
@@ -29,7 +36,9 @@ BEGIN
   IF to_regprocedure('pg_catalog.get_current_transaction_id()') IS NOT NULL THEN
     EXECUTE 'SELECT initiator_node_identifier, transaction_number, transaction_stamp FROM pg_catalog.get_current_transaction_id()' INTO t;
     IF t.transaction_number IS NOT NULL AND t.transaction_number > 0 THEN
-      RETURN ('x' || substr(md5(format('citus:%s:%s:%s', t.initiator_node_identifier, t.transaction_number, t.transaction_stamp)), 1, 16))::bit(64)::bigint;
+      -- The start time as microseconds since the epoch: its text form would follow each session's TimeZone.
+      RETURN ('x' || substr(md5(format('citus:%s:%s:%s', t.initiator_node_identifier, t.transaction_number,
+                                       (extract(epoch FROM t.transaction_stamp) * 1000000)::bigint)), 1, 16))::bit(64)::bigint;
     END IF;
   END IF;
   RETURN pg_current_xact_id()::text::bigint;
@@ -162,6 +171,33 @@ BEGIN
      WHERE a.org_id = v_org AND a.id = p_row_id AND a.chain_seq = v_row.chain_seq;
   END IF;
   RETURN QUERY SELECT v_row.chain_seq, v_row.org_id, v_held, v_audit.id, v_audit.chain_seq;
+END
+$$;
+--> statement-breakpoint
+CREATE OR REPLACE FUNCTION "audit_logs_check_retention_cut"() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_orgs uuid[];
+  v_seqs bigint[];
+  stray record;
+BEGIN
+  SELECT coalesce(array_agg(c.org_id), '{}'), coalesce(array_agg(c.cut_seq), '{}') INTO v_orgs, v_seqs
+    FROM audit_chain_retention_cuts c
+   WHERE c.id = ANY (audit_chain_retention_cut_ids());
+  SELECT d.org_id, d.chain_seq INTO stray
+    FROM deleted_rows d
+   WHERE NOT EXISTS (
+           SELECT 1 FROM unnest(v_orgs, v_seqs) AS k(org_id, cut_seq)
+            WHERE k.org_id IS NOT DISTINCT FROM d.org_id
+              AND d.chain_seq <= k.cut_seq)
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'audit_logs is append-only: row chain_seq % of chain % is not covered by a retention cut of this transaction',
+        stray.chain_seq, coalesce(stray.org_id::text, 'system')
+      USING ERRCODE = 'AC002',
+            HINT = 'Old rows are removed only through the checkpointed retention path (audit-chain retain).';
+  END IF;
+  RETURN NULL;
 END
 $$;
 --> statement-breakpoint
