@@ -14,6 +14,8 @@ import { sealOnce } from '@audit-chain/sealing';
 import { verifyChains } from '@audit-chain/verification';
 import { insertRows } from '../support/audit-rows.ts';
 import { connect } from '../support/database.ts';
+import { createPool } from '@audit-chain/db';
+import { randomBytes } from 'node:crypto';
 import { connectAs, readRoles } from '../db/helpers.ts';
 import { runCli } from '../tamper/support.ts';
 import { createCitusDatabase } from './cluster.ts';
@@ -149,6 +151,33 @@ describe('redaction on Citus', () => {
       await writer.end();
     }
     expect(await snapshot()).toEqual(before);
+  });
+
+  test('a login that is only a member of the redactor role redacts a row on each worker', async () => {
+    const redactor = (await db.pool.query<{ role_name: string }>("select role_name from audit_chain_roles where kind = 'redactor'")).rows[0]!.role_name;
+    const login = `audit_chain_dpo_${randomBytes(4).toString('hex')}`;
+    await db.pool.query(`create role ${login} login`);
+    await db.pool.query(`grant ${redactor} to ${login}`);
+    const url = new URL(db.url);
+    url.username = login;
+    const pool = createPool(url.toString(), { applicationName: 'citus redaction login', max: 1 });
+    try {
+      for (const org of [orgA, orgB]) {
+        const id = ids[org]![11]!;
+        const result = await redactRow(pool, { rowId: id, fields: ['actor_email', 'ip_address', 'user_agent'] });
+        expect(result.orgId).toBe(org);
+        expect((await rowById(id)).actor_email).toBeNull();
+      }
+      // Alone it cannot erase: the UPDATE is refused.
+      await expect(pool.query('update audit_logs set actor_email = null where org_id = $1 and id = $2', [orgA, ids[orgA]![10]!])).rejects.toThrow(/permission denied|append-only/);
+    } finally {
+      await pool.end();
+      await db.pool.query(`revoke ${redactor} from ${login}`);
+      await db.pool.query(`drop role ${login}`);
+    }
+    await seal();
+    const report = await verifyAll();
+    expect(report.breaks).toEqual([]);
   });
 
   test('a salt erased on the worker with triggers bypassed, without a marker, is reported by verify', async () => {

@@ -14,6 +14,8 @@ import { retainChains, type RetentionSink } from '@audit-chain/lifecycle';
 import { sealOnce } from '@audit-chain/sealing';
 import { DirectoryCheckpointSink, generateSigningKeyPair, loadSigningKey, runCheckpointRound, verifyChains } from '@audit-chain/verification';
 import { connect } from '../support/database.ts';
+import { createPool } from '@audit-chain/db';
+import { randomBytes } from 'node:crypto';
 import { connectAs, readRoles } from '../db/helpers.ts';
 import { runCli } from '../tamper/support.ts';
 import { createCitusDatabase } from './cluster.ts';
@@ -231,5 +233,40 @@ describe('retention on Citus', () => {
     expect(attached.code).toBe(1);
     expect(attached.stderr).toMatch(/^audit-chain: retention of an attached table \(retain --table\) is not supported on Citus/);
     expect(await counts()).toEqual(before);
+  });
+});
+
+describe('least privilege on Citus', () => {
+  test('a login that is only a member of the signer and retention roles cuts chains on both workers; verify is clean', async () => {
+    const [orgD, orgE] = await orgsOnDifferentWorkers(db.pool);
+    await insertAged(orgD, [...range(8, 900, -10), 1]);
+    await insertAged(orgE, [...range(5, 900, -10), 1]);
+    await seal();
+    const login = `audit_chain_ops_${randomBytes(4).toString('hex')}`;
+    // CREATE ROLE and GRANT go to the workers too (Citus propagates roles).
+    await db.pool.query(`create role ${login} login`);
+    await db.pool.query(`grant ${await roleOf('signer')}, ${await roleOf('retention')} to ${login}`);
+    const url = new URL(db.url);
+    url.username = login;
+    const pool = createPool(url.toString(), { applicationName: 'citus retention login', max: 2 });
+    try {
+      for (const org of [orgD, orgE]) {
+        const result = await retainChains(pool, { olderThan, orgId: org, signer, keyring, sinks: [sink] });
+        expect(result.chains.map((chain) => chain.error)).toEqual([null]);
+        expect(result.deleted).toBe(org === orgD ? 8 : 5);
+      }
+      // Alone it can delete nothing: AC002 on the shard (no cut named), or no privilege at all.
+      await expect(pool.query('delete from audit_logs where org_id = $1', [orgD])).rejects.toThrow(/permission denied|append-only/);
+    } finally {
+      await pool.end();
+      await db.pool.query(`revoke ${await roleOf('signer')}, ${await roleOf('retention')} from ${login}`);
+      await db.pool.query(`drop role ${login}`);
+    }
+    expect([await count(orgD), await count(orgE)]).toEqual([1, 1]);
+    for (const org of [orgD, orgE]) {
+      const report = await verifyChains(db.pool, { orgId: org, keyring, checkpointSources: { directories: [{ path: dir, required: true }], table: true } });
+      expect(report.breaks).toEqual([]);
+      expect(report.ok).toBe(true);
+    }
   });
 });
