@@ -23,11 +23,12 @@
 --     ("unrecognized RTE kind: 7", tried);
 --   * audit_chain_redact() locks and updates the row through its chain key
 --     (org_id) as well as its id, so each statement is routed to the row's
---     shard (Citus refuses a multi-shard SELECT ... FOR UPDATE).
--- On one server every check of 0016, 0036 and 0038 stays as it was.
+--     shard (Citus runs SELECT ... FOR UPDATE on a single shard only).
+-- On one server every check of 0015, 0016, 0036 and 0038 stays as it was.
 -- Replaces: audit_logs_reject_content_change() and audit_chain_redact() of
--- 0016_erasure, audit_logs_check_retention_cut() of 0015_retention_cuts, audit_logs_reject_sealed_link_change() of 0036_sealed_links,
--- audit_chain_retain_prefix() of 0018_partitioning (via 0021).
+-- 0016_erasure, audit_logs_check_retention_cut() of 0015_retention_cuts,
+-- audit_logs_reject_sealed_link_change() of 0036_sealed_links,
+-- audit_chain_retain_prefix() of 0018_partitioning.
 CREATE FUNCTION "audit_chain_xact_token"() RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
