@@ -6,7 +6,7 @@
 // starts each chain at its latest cut and is clean; a row put back below a cut
 // on a worker and a cut no trusted checkpoint confirms are reported; every
 // other DELETE is still refused on the shards, and a refused run changes nothing.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -30,6 +30,10 @@ const pair = generateSigningKeyPair('citus-retention-1', new Date('2020-01-01T00
 const signer = loadSigningKey({ pem: pair.privatePem, keyId: pair.keyId })!;
 const keyring = [pair.keyringEntry];
 const sink = new DirectoryCheckpointSink(dir);
+const keyDir = mkdtempSync(join(tmpdir(), 'audit-chain-citus-keyring-'));
+afterAll(() => rmSync(keyDir, { recursive: true, force: true }));
+const keyringFile = join(keyDir, 'keyring.json');
+writeFileSync(keyringFile, JSON.stringify(keyring));
 const DAY = 86_400_000;
 // Ages are relative to the database's now(); the limit to the test's clock, read once.
 const olderThan = new Date(Date.now() - 400 * DAY);
@@ -233,6 +237,35 @@ describe('retention on Citus', () => {
     expect(attached.code).toBe(1);
     expect(attached.stderr).toMatch(/^audit-chain: retention of an attached table \(retain --table\) is not supported on Citus/);
     expect(await counts()).toEqual(before);
+  });
+});
+
+describe('`audit-chain retain` on Citus', () => {
+  test('--dry-run reports, then a run deletes after signing and exporting, exit 0; `verify` then exits 0 for the chain', async () => {
+    const [orgF] = await orgsOnDifferentWorkers(db.pool);
+    await insertAged(orgF, [...range(7, 900, -10), 1]);
+    await seal();
+    const env = {
+      DATABASE_URL: db.url,
+      AUDIT_CHAIN_DATA_DIR: dir,
+      AUDIT_CHAIN_SIGNING_KEY: pair.privatePem.replaceAll('\n', '\\n'),
+      AUDIT_CHAIN_SIGNING_KEY_ID: pair.keyId,
+      AUDIT_CHAIN_CHECKPOINT_DIR: dir,
+      AUDIT_CHAIN_KEYRING_FILE: keyringFile,
+    };
+    const dry = await runCli(['retain', '--older-than', '400d', '--org', orgF, '--dry-run'], env);
+    expect(dry.stderr).toBe('');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`would delete 7 rows of chain ${orgF} up to chain_seq \\d+`));
+    expect(await count(orgF)).toBe(8);
+    const run = await runCli(['retain', '--older-than', '400d', '--org', orgF], env);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`deleted 7 rows of chain ${orgF} up to chain_seq \\d+ \\(checkpoint sealed_count 7, key ${pair.keyId}\\)`));
+    expect(await count(orgF)).toBe(1);
+    const verify = await runCli(['verify', '--org', orgF, '--no-record', '--checkpoints', dir], env);
+    expect(verify.stderr).toBe('');
+    expect(verify.code).toBe(0);
   });
 });
 
