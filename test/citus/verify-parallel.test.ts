@@ -3,16 +3,19 @@
 // (--jobs 1) on a Citus cluster: chains on both workers, redacted rows, a
 // retention cut, signed checkpoints, then rows tampered with on the workers,
 // verified at several segment sizes (seams anywhere, including at a tampered
-// row), every chain and one chain, from the start and from the latest checkpoint.
-import { mkdtempSync, rmSync } from 'node:fs';
+// row), every chain and one chain, from the start and from the latest checkpoint;
+// and the command itself, `verify --jobs 2` against `--jobs 1`, on more sealed
+// rows than the threshold below which it stays sequential.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { redactRow, retainChains } from '@audit-chain/lifecycle';
 import { sealOnce } from '@audit-chain/sealing';
-import { describeReport, DirectoryCheckpointSink, generateSigningKeyPair, loadSigningKey, reportJson, runCheckpointRound, runVerification, type RecordedRunOptions } from '@audit-chain/verification';
+import { describeReport, DirectoryCheckpointSink, PARALLEL_MIN_ROWS, generateSigningKeyPair, loadSigningKey, reportJson, runCheckpointRound, runVerification, type RecordedRunOptions } from '@audit-chain/verification';
 import { insertRows } from '../support/audit-rows.ts';
 import { connect } from '../support/database.ts';
+import { runCli } from '../tamper/support.ts';
 import { createCitusDatabase } from './cluster.ts';
 import { orgsOnDifferentWorkers, shardOf, workerUrlOf } from './shards.ts';
 
@@ -108,5 +111,30 @@ describe('verify --jobs 2 gives the --jobs 1 report on Citus', () => {
     }
     await compare({ ...common, orgId: orgC }, 5);
     await compare({ ...common, fromCheckpoint: true }, 4);
+  });
+
+  test('`audit-chain verify --jobs 2` prints the `--jobs 1` report, with more sealed rows than the threshold that starts worker threads', async () => {
+    await db.pool.query(
+      `insert into audit_logs (org_id, actor_type, actor_id, action)
+       select $1::uuid, 'user', 'u-' || g, 'bulk.event' from generate_series(1, $2::int) g`,
+      [orgC, PARALLEL_MIN_ROWS],
+    );
+    expect((await sealOnce(db.pool, { batchSize: 5000, waitMs: 10_000, pollMs: 20 })).broken).toEqual([]);
+    const keyringFile = join(dir, '..', `${pair.keyId}-keyring.json`);
+    writeFileSync(keyringFile, JSON.stringify(keyring));
+    try {
+      const env = { DATABASE_URL: db.url, AUDIT_CHAIN_DATA_DIR: dir };
+      const args = ['verify', '--json', '--no-record', '--keyring', keyringFile, '--checkpoints', dir];
+      const one = await runCli([...args, '--jobs', '1'], env);
+      const two = await runCli([...args, '--jobs', '2'], env);
+      expect(two.code).toBe(one.code);
+      expect(one.code).toBe(1); // the tampering of the test before
+      expect(two.stderr).toBe(one.stderr);
+      expect(JSON.parse(two.stdout)).toEqual(JSON.parse(one.stdout));
+      const report = JSON.parse(one.stdout) as { totals: { sealed: number } };
+      expect(report.totals.sealed).toBeGreaterThan(PARALLEL_MIN_ROWS);
+    } finally {
+      rmSync(keyringFile, { force: true });
+    }
   });
 });
