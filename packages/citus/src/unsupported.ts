@@ -41,3 +41,21 @@ export function isSystemChainRefusal(error: unknown): boolean {
 export async function refuseOnCitus(db: Queryable, operation: UnsupportedOperation): Promise<void> {
   if (await isDistributed(db)) throw new CitusUnsupportedError(UNSUPPORTED_ON_CITUS[operation]);
 }
+
+/**
+ * Retention on Citus reads the cuts on the workers, so audit_chain_retention_cuts
+ * must be a reference table, which `citus distribute` makes; a cluster
+ * distributed before that has it on the coordinator only. Throws
+ * CitusUnsupportedError then, before any checkpoint is signed; a no-op on one server.
+ */
+export async function assertRetentionLayout(db: Queryable): Promise<void> {
+  if (!(await isDistributed(db))) return;
+  const cuts = await db.query<{ present: boolean }>(
+    "select exists (select 1 from pg_dist_partition where logicalrelid = 'audit_chain_retention_cuts'::regclass) as present",
+  );
+  if (!cuts.rows[0]?.present) {
+    throw new CitusUnsupportedError(
+      'retention on Citus needs audit_chain_retention_cuts as a reference table, which this cluster was distributed without: run `audit-chain citus distribute` again (it keeps audit_logs as it is and makes the cuts a reference table); nothing deleted',
+    );
+  }
+}
