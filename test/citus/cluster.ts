@@ -54,7 +54,7 @@ export async function clusterWorkers(serverUrl = citusServerUrl()): Promise<Node
  * cluster, migrated, and (unless `distribute: false`) with audit_logs
  * distributed. Dropped on every node after the file's tests.
  */
-export async function createCitusDatabase(options: { distribute?: boolean; shardCount?: number } = {}): Promise<CitusDatabase> {
+export async function createCitusDatabase(options: { distribute?: boolean; shardCount?: number; migrationsFolder?: string } = {}): Promise<CitusDatabase> {
   const db = await setupCitusDatabase(options);
   afterAll(() => db.drop());
   return db;
@@ -62,7 +62,7 @@ export async function createCitusDatabase(options: { distribute?: boolean; shard
 
 /** As createCitusDatabase, outside vitest: the caller drops it. */
 export async function setupCitusDatabase(
-  options: { distribute?: boolean; shardCount?: number; serverUrl?: string } = {},
+  options: { distribute?: boolean; shardCount?: number; serverUrl?: string; /** An earlier release's migrations (an upgrade test). */ migrationsFolder?: string } = {},
 ): Promise<CitusDatabase & { drop(): Promise<void> }> {
   const serverUrl = options.serverUrl ?? citusServerUrl();
   const workers = await clusterWorkers(serverUrl);
@@ -80,7 +80,7 @@ export async function setupCitusDatabase(
     await client.query('select citus_set_coordinator_host($1, $2)', [coordinatorNode.host, coordinatorNode.port]);
     for (const node of workers) await client.query('select citus_add_node($1, $2)', [node.host, node.port]);
   });
-  await migrate(url);
+  await migrate(url, {}, options.migrationsFolder === undefined ? {} : { migrationsFolder: options.migrationsFolder });
   if (options.distribute !== false) {
     await withAdmin(url, (client) => distributeAuditLogs(client, { shardCount: options.shardCount }));
   }

@@ -159,8 +159,8 @@ test('role names are configurable: grants go to the named roles, not the default
 // search_path pass (0050's) must be repeated after it. Checked here on the
 // journal itself and by upgrading a database from the last release's journal.
 const JOURNAL = JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as { entries: { idx: number; tag: string; when: number }[] };
-/** The last migration of the release before this one (issue 10's round): a database may stand there. */
-const LAST_RELEASED = '0050_function_search_path';
+/** The last migration of the release before this one: a database may stand there. */
+const LAST_RELEASED = '0060_function_search_path_repeat';
 
 test('the journal: idx in order, `when` strictly increasing, and the last migration is the search_path pass', () => {
   expect(JOURNAL.entries.map((entry) => entry.idx)).toEqual(JOURNAL.entries.map((_, i) => i));

@@ -122,4 +122,29 @@ describe('a forged cut record', () => {
       await asAttacker(world.url, (db) => db.query('delete from audit_chain_retention_cuts where id = $1::bigint', [cutId]));
     }
   });
+
+  test('with values no checkpoint could hold (sealed_count above chain_seq): a break, not a failed run; the chain is checked from its first row', async () => {
+    const chain = world.orgs[2]!;
+    const rows = (await chainRows(world.pool, chain)).filter((row) => row.sealed);
+    const target = rows[3]!;
+    const cutId = await asAttacker(world.url, async (db) =>
+      (
+        await db.query<{ id: string }>(
+          `insert into audit_chain_retention_cuts (org_id, cut_seq, checkpoint_id, checksum, sealed_count, older_than)
+           values ($1::uuid, $2, 999999, $3, $4, now()) returning id::text`,
+          [chain, String(target.seq), target.checksum, String(target.seq + 1000n)],
+        )
+      ).rows[0]!.id,
+    );
+    try {
+      const report = await verifyJson(world);
+      const kinds = report.breaks.map((b) => [b.kind, b.org_id, b.chain_seq]);
+      expect(kinds.filter(([, org]) => org !== chain), show(report.breaks)).toEqual([]);
+      expect(kinds, show(report.breaks)).toContainEqual(['checkpoint_mismatch', chain, String(target.seq)]);
+      expect(report.breaks.some((b) => /cannot be a checkpoint \(sealed_count: got \d+, want at most chain_seq/.test(b.message)), show(report.breaks)).toBe(true);
+      expect(report.breaks.filter((b) => b.kind === 'row_below_cut').map((b) => b.row_id)).toEqual(rows.slice(0, 4).map((row) => row.id));
+    } finally {
+      await asAttacker(world.url, (db) => db.query('delete from audit_chain_retention_cuts where id = $1::bigint', [cutId]));
+    }
+  });
 });

@@ -10,6 +10,15 @@
 //     the append-only trigger on the shards and verification's per-row
 //     "was this row redacted" probe read it next to the rows, which Citus can
 //     do with a reference table and cannot with a coordinator-local one;
+//   * audit_chain_retention_cuts becomes a reference table too: the retention
+//     trigger on the shards looks up the cuts its transaction names
+//     (drizzle/0015, 0061) next to the rows it deletes, and verification reads
+//     each chain's latest cut. A cut is one row per chain per retention run,
+//     written in the deleting transaction (a two-phase commit over the nodes
+//     that hold a copy). Colocating it by org_id would also keep each cut
+//     next to its chain, but the trigger's lookup would then be a query on a
+//     distributed table from inside a shard's statement (not tried); a
+//     reference table is read from the node's own copy, as redactions are;
 //   * every other table stays a plain table on the coordinator: the chain
 //     bookkeeping (state, discovery, progress), checkpoints, verifications,
 //     roles, heartbeats and pg-boss are one row per chain or fewer, read and
@@ -85,6 +94,7 @@ export async function distributeAuditLogs(client: pg.ClientBase, options: Distri
         options.shardCount === undefined ? [] : [options.shardCount],
       );
       await client.query("select create_reference_table('audit_chain_redactions')");
+      await client.query("select create_reference_table('audit_chain_retention_cuts')");
       await client.query('commit');
     } catch (error) {
       await client.query('rollback').catch(() => {});
@@ -92,6 +102,11 @@ export async function distributeAuditLogs(client: pg.ClientBase, options: Distri
     }
     distributed = true;
   }
+  // A cluster distributed before retention worked on Citus has the cuts on the coordinator only.
+  const cuts = await client.query<{ present: boolean }>(
+    "select exists (select 1 from pg_dist_partition where logicalrelid = 'audit_chain_retention_cuts'::regclass) as present",
+  );
+  if (!cuts.rows[0]?.present) await client.query("select create_reference_table('audit_chain_retention_cuts')");
   for (const statement of CITUS_OPEN_WRITERS_SQL) await client.query(statement);
   topology = await readCitusTopology(client);
   return { distributed, topology };

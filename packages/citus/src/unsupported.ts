@@ -11,10 +11,10 @@ export class CitusUnsupportedError extends Error {
 }
 
 export const UNSUPPORTED_ON_CITUS = {
-  retain:
-    'retention is not supported on Citus: the retention DELETE runs on the shards, where the trigger that lets it through reads the cuts of the transaction from a setting made with set_config (Citus sends only SET LOCAL, with citus.propagate_set_commands = local) and looks them up in audit_chain_retention_cuts, a coordinator-local table absent from the workers, so it refuses every row (AC002)',
-  redact:
-    'redaction is not supported on Citus: the append-only trigger on the shard accepts an erasure only with a redaction record carrying its own transaction id, and a worker\'s transaction id is not the coordinator\'s, so it refuses the change (AC001)',
+  retainTable:
+    'retention of an attached table (retain --table) is not supported on Citus: audit-chain has not tested it there; retention of audit_logs is supported',
+  redactTable:
+    'redaction of an attached table\'s row (redact --table) is not supported on Citus: its audit row goes to audit_logs\' system chain (org_id null), which a table distributed by org_id cannot hold',
   adopt:
     'adoption of existing rows is not supported on Citus: it captures inserts with a trigger on audit_logs that writes a coordinator-local queue, which the shards cannot reach; adopt on one server, then distribute',
   systemChain:
@@ -40,4 +40,22 @@ export function isSystemChainRefusal(error: unknown): boolean {
 /** Throws CitusUnsupportedError when audit_logs is distributed; a no-op on one server. */
 export async function refuseOnCitus(db: Queryable, operation: UnsupportedOperation): Promise<void> {
   if (await isDistributed(db)) throw new CitusUnsupportedError(UNSUPPORTED_ON_CITUS[operation]);
+}
+
+/**
+ * Retention on Citus reads the cuts on the workers, so audit_chain_retention_cuts
+ * must be a reference table, which `citus distribute` makes; a cluster
+ * distributed before that has it on the coordinator only. Throws
+ * CitusUnsupportedError then, before any checkpoint is signed; a no-op on one server.
+ */
+export async function assertRetentionLayout(db: Queryable): Promise<void> {
+  if (!(await isDistributed(db))) return;
+  const cuts = await db.query<{ present: boolean }>(
+    "select exists (select 1 from pg_dist_partition where logicalrelid = 'audit_chain_retention_cuts'::regclass) as present",
+  );
+  if (!cuts.rows[0]?.present) {
+    throw new CitusUnsupportedError(
+      'retention on Citus needs audit_chain_retention_cuts as a reference table, which this cluster was distributed without: run `audit-chain citus distribute` again (it keeps audit_logs as it is and makes the cuts a reference table); nothing deleted',
+    );
+  }
 }

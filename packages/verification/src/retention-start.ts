@@ -7,7 +7,7 @@
 // (row_below_cut), so that a cut record forged by someone who can write the
 // database cannot hide rows from the verifier.
 import type pg from 'pg';
-import type { CheckpointBody } from '@audit-chain/chain';
+import { assertCheckpointBody, type CheckpointBody } from '@audit-chain/chain';
 import { chainId, type RunBreak } from './run-types.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -58,7 +58,31 @@ export async function retentionStart(
   await reportRowsBelowCut(db, orgId, cut, pageSize, onBreak);
   if (confirmed) return confirmed;
   // An unsigned stand-in with the cut's values, so the rows after it are still checked.
-  return { v: 1, org_id: orgId, chain_seq: cut.cut_seq, sealed_count: cut.sealed_count, checksum: cut.checksum, signed_at: '1970-01-01T00:00:00.000Z', key_id: 'retention-cut' };
+  const standIn: CheckpointBody = { v: 1, org_id: orgId, chain_seq: cut.cut_seq, sealed_count: cut.sealed_count, checksum: cut.checksum, signed_at: '1970-01-01T00:00:00.000Z', key_id: 'retention-cut' };
+  const invalid = standInProblem(standIn);
+  if (invalid === null) return standIn;
+  // A cut record no checkpoint could say (written by someone who can write the
+  // database): a break, not a failed run; the chain is checked from its first
+  // remaining row, whose link to the deleted rows then cannot be confirmed.
+  onBreak({
+    kind: 'checkpoint_mismatch',
+    orgId,
+    chainSeq: cut.cut_seq,
+    rowId: null,
+    expected: 'a retention cut whose chain_seq, sealed_count and checksum form a checkpoint',
+    found: `chain_seq ${cut.cut_seq}, sealed_count ${cut.sealed_count}, checksum ${cut.checksum}`,
+    message: `chain ${chainId(orgId)}'s retention cut ${cut.id} cannot be a checkpoint (${invalid}): verification starts at the chain's first remaining row`,
+  });
+  return null;
+}
+
+function standInProblem(body: CheckpointBody): string | null {
+  try {
+    assertCheckpointBody(body);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return null;
 }
 
 /**

@@ -45,8 +45,8 @@ Exit status: 0 when the row was redacted, 1 when it was refused or could not run
       const fields = (options.fields ?? (options.table === undefined ? PERSONAL_FIELDS.join(',') : '')).split(',').map((field) => field.trim()).filter((field) => field !== '');
       const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain redact', max: 1 });
       try {
-        await refuseOnCitus(pool, 'redact');
         if (options.table !== undefined) {
+          await refuseOnCitus(pool, 'redactTable');
           const result = await redactAttachedRow(pool, {
             table: options.table,
             row: options.seq !== undefined ? { chainSeq: options.seq } : { id: options.id! },

@@ -3,7 +3,7 @@
 // signed with the worker's key and exported through the same sinks as the
 // worker's checkpoints before anything is deleted.
 import { InvalidArgumentError } from 'commander';
-import { refuseOnCitus } from '@audit-chain/citus';
+import { assertRetentionLayout, refuseOnCitus } from '@audit-chain/citus';
 import { createPool } from '@audit-chain/db';
 import { isLifecycleRefusal, LifecycleError, parseDuration, retainAttachedTable, retainChains, type AttachedRetentionCut, type RetentionCut } from '@audit-chain/lifecycle';
 import { keyringFromConfig, signerFromConfig, sinksFromConfig } from '@audit-chain/verification';
@@ -61,7 +61,7 @@ Exit status: 0 when every chain was cut as asked (or nothing was old enough),
       const pool = createPool(context.databaseUrl(), { applicationName: 'audit-chain retain', max: 2 });
       if (options.table !== undefined) {
         try {
-          await refuseOnCitus(pool, 'retain');
+          await refuseOnCitus(pool, 'retainTable');
           await retainAttached(context, pool, { ...options, table: options.table }, olderThan);
         } catch (error) {
           if (isLifecycleRefusal(error) || error instanceof LifecycleError) throw new CliError(error.message);
@@ -80,7 +80,7 @@ Exit status: 0 when every chain was cut as asked (or nothing was old enough),
             : `deleted ${cut.rows} rows of chain ${cut.orgId ?? 'system'} up to chain_seq ${cut.cutSeq} (checkpoint sealed_count ${cut.checkpoint?.sealed_count}, key ${cut.checkpoint?.key_id})`,
         );
       try {
-        await refuseOnCitus(pool, 'retain');
+        await assertRetentionLayout(pool);
         const result = await retainChains(pool, {
           olderThan,
           orgId,
