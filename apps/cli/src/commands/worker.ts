@@ -2,6 +2,7 @@
 import { createLogger } from '@audit-chain/logging';
 import { StoppedBeforeStartError, startWorker } from '@audit-chain/worker';
 import type { RegisterCommand } from '../context.ts';
+import { earlyStop } from '../early-stop.ts';
 
 export const registerWorker: RegisterCommand = (program, context) => {
   program
@@ -9,6 +10,8 @@ export const registerWorker: RegisterCommand = (program, context) => {
     .description('run the sealing worker in the foreground (stops cleanly on SIGINT/SIGTERM)')
     .addHelpText('after', '\nLogs JSON lines (pino) to stdout, human-readable lines on a terminal; repeated warnings and errors are summarized; AUDIT_CHAIN_SEAL_* variables tune it (see README.md).')
     .action(async () => {
+      // Stopped while the command was still loading (bin/audit-chain.ts): nothing has started, nothing to stop.
+      if (earlyStop.aborted) return;
       const config = context.config();
       const logger = createLogger({ name: 'audit-chain-worker', level: config.logLevel });
       // Listening before the start: a worker still waiting for an unreachable
@@ -21,6 +24,9 @@ export const registerWorker: RegisterCommand = (program, context) => {
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+        // A signal that came while the command was loading (bin/audit-chain.ts).
+        if (earlyStop.aborted) stop();
+        else earlyStop.addEventListener('abort', stop, { once: true });
       });
       let worker;
       try {
