@@ -17,8 +17,22 @@ export const chainKey = (column: string): string => `coalesce(${column}, ${NIL_U
 /** RFC 3339 UTC with microseconds, produced by PostgreSQL so no session setting or JS Date rounding changes it. */
 export const iso = (column: string): string => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
-/** Seconds from `column` to the snapshot's now() (the start of the reading transaction). */
-export const ageSeconds = (column: string): string => `extract(epoch from (now() - ${column}))::float8`;
+/** The earliest and latest finite timestamptz (PostgreSQL 15's range, to the day). */
+const EARLIEST_TIMESTAMPTZ = "timestamptz '4713-11-25 00:00:00+00 BC'";
+const LATEST_TIMESTAMPTZ = "timestamptz '294276-12-30 00:00:00+00'";
+
+/**
+ * Seconds from `column` to the snapshot's now() (the start of the reading
+ * transaction). A product may store recorded_at as -infinity or infinity, which
+ * PostgreSQL cannot subtract: such a value counts as the earliest or the latest
+ * finite timestamp, so the reading still answers (a huge or a negative age)
+ * instead of failing; NULL stays NULL.
+ */
+export const ageSeconds = (column: string): string =>
+  `extract(epoch from (now() - case when isfinite(${column}) then ${column}
+                                    when ${column} < now() then ${EARLIEST_TIMESTAMPTZ}
+                                    when ${column} > now() then ${LATEST_TIMESTAMPTZ} end))::float8`;
+
 
 
 export interface LateralProbe {

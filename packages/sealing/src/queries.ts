@@ -114,7 +114,8 @@ export function writeLinks(orgId: string | null, version: number, links: LinkCol
                   as v(chain_seq, prev_checksum, checksum, pii_digest, pii_salt)
             where ${orgMatch('a.org_id', orgId, values)} and a.chain_seq = v.chain_seq
               and a.chain_seq between $7::bigint and $8::bigint
-        returning (extract(epoch from a.recorded_at - timestamptz 'epoch') * 1000)::float8 as recorded_ms`,
+        returning case when isfinite(a.recorded_at)
+                       then (extract(epoch from a.recorded_at - timestamptz 'epoch') * 1000)::float8 end as recorded_ms`,
     values,
   };
 }

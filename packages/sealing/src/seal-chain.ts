@@ -220,7 +220,7 @@ async function sealOneBatch(
   // A full batch: more rows are likely, so the next batch is read and linked while this one is written.
   if (startNext !== null && links.length >= options.batchSize) startNext(lastSeq, head.checksum);
 
-  const written = await client.query<{ recorded_ms: number }>(
+  const written = await client.query<{ recorded_ms: number | null }>(
     writeLinks(orgId, (options.formatVersion ?? FORMAT_V2) === FORMAT_V2 ? FORMAT_V2 : CHECKSUM_VERSION, {
       chainSeqs: links.map((link) => link.chainSeq),
       prevChecksums: links.map((link) => link.prevChecksum),
@@ -243,7 +243,8 @@ async function sealOneBatch(
     sealed: links.length,
     watermark: lastSeq,
     overwritten,
-    latenciesMs: written.rows.map((row) => moved.rows[0]!.sealed_ms - row.recorded_ms),
+    // A row the product recorded at ±infinity has no latency; it is sealed all the same.
+    latenciesMs: written.rows.flatMap((row) => (row.recorded_ms === null ? [] : [moved.rows[0]!.sealed_ms - row.recorded_ms])),
     readAhead: batch === ahead,
   };
 }
