@@ -24,9 +24,6 @@ export const registerWorker: RegisterCommand = (program, context) => {
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
-        // A signal that came while the command was loading (bin/audit-chain.ts).
-        if (earlyStop.aborted) stop();
-        else earlyStop.addEventListener('abort', stop, { once: true });
       });
       let worker;
       try {
